@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { runCli } from '../helpers/cli.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+describe('dbt entry point', () => {
+  it('prints the package version', () => {
+    const r = runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('prints help and exits 0', () => {
+    const r = runCli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: dbt');
+  });
+
+  it('exits 2 on an unknown option, without a stack trace', () => {
+    const r = runCli(['--no-such-flag']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown option');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
