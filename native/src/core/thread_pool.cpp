@@ -1,0 +1,133 @@
+#include "core/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace dbt {
+namespace {
+
+thread_local bool t_in_parallel = false;
+
+class Pool {
+ public:
+  Pool() { resize(default_threads()); }
+  ~Pool() { stop(); }
+
+  int size() const { return nthreads_; }
+
+  void resize(int n) {
+    n = std::max(1, n);
+    std::lock_guard<std::mutex> run(run_mutex_);
+    stop();
+    nthreads_ = n;
+    quit_ = false;
+    uint64_t gen = generation_;
+    for (int i = 1; i < n; i++) workers_.emplace_back([this, i, gen] { worker(i, gen); });
+  }
+
+  void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+    int64_t chunks = std::min<int64_t>(nthreads_, (n + grain - 1) / grain);
+    std::unique_lock<std::mutex> run(run_mutex_, std::try_to_lock);
+    if (chunks <= 1 || t_in_parallel || !run.owns_lock()) {
+      if (n > 0) fn(0, n);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      fn_ = &fn;
+      n_ = n;
+      chunks_ = int(chunks);
+      pending_ = int(chunks) - 1;
+      error_ = nullptr;
+      generation_++;
+    }
+    cv_.notify_all();
+    run_chunk(0);
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  static int default_threads() {
+    if (const char* s = std::getenv("DBT_NUM_THREADS")) {
+      int v = std::atoi(s);
+      if (v >= 1) return v;
+    }
+    unsigned hw = std::thread::hardware_concurrency();
+    return hw ? int(hw) : 1;
+  }
+
+  void run_chunk(int i) {
+    int64_t begin = n_ * i / chunks_, end = n_ * (i + 1) / chunks_;
+    t_in_parallel = true;
+    try {
+      if (begin < end) (*fn_)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(m_);
+      if (!error_) error_ = std::current_exception();
+    }
+    t_in_parallel = false;
+  }
+
+  void worker(int index, uint64_t seen) {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
+        if (quit_) return;
+        seen = generation_;
+        if (index >= chunks_) continue;
+      }
+      run_chunk(index);
+      std::lock_guard<std::mutex> lk(m_);
+      if (--pending_ == 0) done_cv_.notify_one();
+    }
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  int nthreads_ = 1;
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_;  // one parallel_for at a time; others run inline
+  std::mutex m_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t n_ = 0;
+  int chunks_ = 0;
+  int pending_ = 0;
+  uint64_t generation_ = 0;
+  bool quit_ = false;
+  std::exception_ptr error_;
+};
+
+Pool& pool() {
+  static Pool p;
+  return p;
+}
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+void set_num_threads(int n) { pool().resize(n); }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  pool().run(n, std::max<int64_t>(grain, 1), fn);
+}
+
+}  // namespace dbt

@@ -1,0 +1,280 @@
+#include "ops/cpu/sgemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DBT_X86 1
+#endif
+
+#include "core/cpu_features.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace dbt::cpu {
+namespace {
+
+// kc x mr packed A panel times kc x nr packed B panel into the mr x nr tile at C (full tile MR x NR is
+// computed; only mr rows and nr columns are stored). beta == 0: C = acc, beta == 1: C += acc,
+// otherwise C = beta*C + acc.
+using MicroKernel = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr,
+                             float beta);
+
+struct KernelSpec {
+  int mr, nr;
+  int64_t kc, mc, nc;  // cache blocking: B micro-panel kc*nr in L1, A block mc*kc in L2, B block kc*nc in L3
+  MicroKernel fn;
+};
+
+// ---- portable ----
+constexpr int kPortMR = 4, kPortNR = 16;
+void kernel_portable(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr,
+                     float beta) {
+  float acc[kPortMR][kPortNR] = {};
+  for (int64_t k = 0; k < kc; k++) {
+    for (int i = 0; i < kPortMR; i++) {
+      float a = A[i];
+      for (int j = 0; j < kPortNR; j++) acc[i][j] += a * B[j];
+    }
+    A += kPortMR;
+    B += kPortNR;
+  }
+  for (int i = 0; i < mr; i++) {
+    float* c = C + i * ldc;
+    for (int j = 0; j < nr; j++) c[j] = beta == 0.0f ? acc[i][j] : beta * c[j] + acc[i][j];
+  }
+}
+
+#ifdef DBT_X86
+// ---- AVX2 + FMA: 6 x 16 ----
+__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* A, const float* B, float* C,
+                                                     int64_t ldc, int mr, int nr, float beta) {
+  __m256 c0[6], c1[6];
+#pragma GCC unroll 6
+  for (int i = 0; i < 6; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++) {
+      __m256 a = _mm256_broadcast_ss(A + i);
+      c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+    }
+    A += 6;
+    B += 16;
+  }
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), idx);
+  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), idx);
+  const __m256 vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+  for (int i = 0; i < 6; i++) {
+    if (i >= mr) break;
+    float* c = C + i * ldc;
+    __m256 r0 = c0[i], r1 = c1[i];
+    if (beta != 0.0f) {
+      r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m0), r0);
+      r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, m1), r1);
+    }
+    _mm256_maskstore_ps(c, m0, r0);
+    _mm256_maskstore_ps(c + 8, m1, r1);
+  }
+}
+
+// ---- AVX-512: 12 x 32 ----
+__attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* A, const float* B, float* C,
+                                                      int64_t ldc, int mr, int nr, float beta) {
+  __m512 c0[12], c1[12];
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++) {
+      __m512 a = _mm512_set1_ps(A[i]);
+      c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+    }
+    A += 12;
+    B += 32;
+  }
+  const __mmask16 m0 = nr >= 16 ? __mmask16(0xffff) : __mmask16((1u << nr) - 1u);
+  const __mmask16 m1 = nr >= 32 ? __mmask16(0xffff) : nr <= 16 ? __mmask16(0) : __mmask16((1u << (nr - 16)) - 1u);
+  const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; i++) {
+    if (i >= mr) break;
+    float* c = C + i * ldc;
+    __m512 r0 = c0[i], r1 = c1[i];
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
+    }
+    _mm512_mask_storeu_ps(c, m0, r0);
+    _mm512_mask_storeu_ps(c + 16, m1, r1);
+  }
+}
+#endif
+
+const KernelSpec& kernel_spec() {
+  static const KernelSpec portable{kPortMR, kPortNR, 256, 128, 4096, kernel_portable};
+#ifdef DBT_X86
+  static const KernelSpec avx2{6, 16, 256, 144, 4096, kernel_avx2};
+  static const KernelSpec avx512{12, 32, 192, 144, 4096, kernel_avx512};
+  switch (simd_level()) {
+    case SimdLevel::avx512: return avx512;
+    case SimdLevel::avx2: return avx2;
+    default: break;
+  }
+#endif
+  return portable;
+}
+
+// Per-thread packing buffers, 64-byte aligned, grown on demand and kept for the thread's lifetime.
+struct AlignedBuffer {
+  float* p = nullptr;
+  size_t cap = 0;
+  ~AlignedBuffer() { std::free(p); }
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(p);
+      size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) throw Error("out of memory: GEMM packing buffer of " + format_bytes(bytes));
+      cap = n;
+    }
+    return p;
+  }
+};
+thread_local AlignedBuffer t_pack_a, t_pack_b;
+
+void pack_a(const float* A, int64_t lda, bool trans, float alpha, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+            int mr, float* dst) {
+  for (int64_t ip = 0; ip < mc; ip += mr) {
+    int rows = int(std::min<int64_t>(mr, mc - ip));
+    float* d = dst + ip * kc;
+    if (!trans) {
+      for (int i = 0; i < rows; i++) {
+        const float* src = A + (i0 + ip + i) * lda + k0;
+        if (alpha == 1.0f)
+          for (int64_t k = 0; k < kc; k++) d[k * mr + i] = src[k];
+        else
+          for (int64_t k = 0; k < kc; k++) d[k * mr + i] = alpha * src[k];
+      }
+    } else {
+      for (int64_t k = 0; k < kc; k++) {
+        const float* src = A + (k0 + k) * lda + i0 + ip;
+        for (int i = 0; i < rows; i++) d[k * mr + i] = alpha * src[i];
+      }
+    }
+    for (int i = rows; i < mr; i++)
+      for (int64_t k = 0; k < kc; k++) d[k * mr + i] = 0.0f;
+  }
+}
+
+void gemm_serial(const KernelSpec& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const float* A,
+                 int64_t lda, bool trans_a, float alpha, const BSource& b, float beta, float* C, int64_t ldc) {
+  const int MR = ks.mr, NR = ks.nr;
+  for (int64_t jc = n0; jc < n1; jc += ks.nc) {
+    int64_t nc = std::min(ks.nc, n1 - jc);
+    int64_t nc_pad = (nc + NR - 1) / NR * NR;
+    for (int64_t pc = 0; pc < K; pc += ks.kc) {
+      int64_t kc = std::min(ks.kc, K - pc);
+      float beta_eff = pc == 0 ? beta : 1.0f;
+      float* Bp = t_pack_b.get(size_t(kc * nc_pad));
+      b.pack(b.ctx, pc, kc, jc, nc, NR, Bp);
+      for (int64_t ic = m0; ic < m1; ic += ks.mc) {
+        int64_t mc = std::min(ks.mc, m1 - ic);
+        int64_t mc_pad = (mc + MR - 1) / MR * MR;
+        float* Ap = t_pack_a.get(size_t(kc * mc_pad));
+        pack_a(A, lda, trans_a, alpha, ic, mc, pc, kc, MR, Ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          int nr = int(std::min<int64_t>(NR, nc - jr));
+          const float* Bpanel = Bp + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            int mr = int(std::min<int64_t>(MR, mc - ir));
+            ks.fn(kc, Ap + ir * kc, Bpanel, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr, beta_eff);
+          }
+        }
+      }
+    }
+  }
+}
+
+struct PlainB {
+  const float* B;
+  int64_t ldb;
+  bool trans;
+};
+
+void pack_plain_b(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) {
+  const PlainB& pb = *static_cast<const PlainB*>(ctx);
+  for (int64_t jp = 0; jp < nc; jp += nr) {
+    int cols = int(std::min<int64_t>(nr, nc - jp));
+    float* d = dst + jp * kc;
+    if (!pb.trans) {
+      for (int64_t k = 0; k < kc; k++) {
+        const float* src = pb.B + (k0 + k) * pb.ldb + n0 + jp;
+        float* dk = d + k * nr;
+        std::memcpy(dk, src, sizeof(float) * size_t(cols));
+        for (int j = cols; j < nr; j++) dk[j] = 0.0f;
+      }
+    } else {
+      for (int j = 0; j < cols; j++) {
+        const float* src = pb.B + (n0 + jp + j) * pb.ldb + k0;
+        for (int64_t k = 0; k < kc; k++) d[k * nr + j] = src[k];
+      }
+      for (int j = cols; j < nr; j++)
+        for (int64_t k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
+    }
+  }
+}
+
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
+}  // namespace
+
+int gemm_nr() { return kernel_spec().nr; }
+int gemm_mr() { return kernel_spec().mr; }
+
+void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool trans_a, float alpha,
+                 const BSource& b, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const KernelSpec& ks = kernel_spec();
+  // Split the larger of M and N into one range per thread, aligned to the tile size. Small problems
+  // run on the calling thread.
+  int threads = num_threads();
+  double work = double(M) * double(N) * double(K);
+  if (work < 2.0 * 64 * 64 * 64) threads = 1;
+  bool split_m = M >= N;
+  int64_t unit = split_m ? ks.mr : ks.nr;
+  int64_t units = ((split_m ? M : N) + unit - 1) / unit;
+  int64_t parts = std::min<int64_t>(threads, units);
+  parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+      int64_t u0 = units * p / parts, u1 = units * (p + 1) / parts;
+      if (split_m)
+        gemm_serial(ks, u0 * unit, std::min(M, u1 * unit), 0, N, K, A, lda, trans_a, alpha, b, beta, C, ldc);
+      else
+        gemm_serial(ks, 0, M, u0 * unit, std::min(N, u1 * unit), K, A, lda, trans_a, alpha, b, beta, C, ldc);
+    }
+  });
+}
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  PlainB pb{B, ldb, trans_b};
+  gemm_packed(M, N, K, A, lda, trans_a, alpha, BSource{pack_plain_b, &pb}, beta, C, ldc);
+}
+
+}  // namespace dbt::cpu

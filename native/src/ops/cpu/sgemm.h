@@ -1,0 +1,31 @@
+// The CPU's packed, register-blocked f32 GEMM (BLIS-style loops), used by every fast op that multiplies
+// matrices (linear, conv via implicit im2col, attention). SIMD kernel picked at run time: AVX-512
+// (12x32 tile), AVX2+FMA (6x16), portable C++ (4x16). Multi-threaded with a fixed split of C's rows or
+// columns: each C element is computed by one thread with the same k order, so results do not depend on
+// the thread count. Called inside a parallel_for it runs single-threaded.
+#pragma once
+#include <cstdint>
+
+namespace dbt::cpu {
+
+// Writes the slice [k0, k0+kc) x [n0, n0+nc) of the logical K x N matrix B as ceil(nc/nr) panels of
+// kc*nr floats (row k of a panel holds nr consecutive columns), zero-padding columns past nc.
+struct BSource {
+  void (*pack)(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst);
+  const void* ctx;
+};
+
+// C[M,N] = alpha * op(A) @ B + beta * C (beta == 0: C is not read). A is [M,K] (lda) or, with trans_a,
+// [K,M]. C is row-major with leading dimension ldc.
+void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool trans_a, float alpha,
+                 const BSource& b, float beta, float* C, int64_t ldc);
+
+// Plain row-major SGEMM: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C.
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// Tile sizes of the kernel in use (for implicit-GEMM packers and tests).
+int gemm_nr();
+int gemm_mr();
+
+}  // namespace dbt::cpu

@@ -1,0 +1,4 @@
+// Every op family of the core.
+#pragma once
+#include "ops/gemm.h"
+#include "ops/tensor_ops.h"

@@ -1,0 +1,118 @@
+/**
+ * Loads the native addon (build/Release/dbt_native.node, built by `npm install`) and types its surface.
+ * This directory is the only TypeScript that touches the addon; everything else uses ./index.js.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DbtError } from '../errors.js';
+
+export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'u8' | 'f64';
+export type DeviceName = 'cpu' | 'cuda';
+export type TypedArrayFor<D extends DType> = D extends 'f32'
+  ? Float32Array
+  : D extends 'f64'
+    ? Float64Array
+    : D extends 'i32'
+      ? Int32Array
+      : D extends 'u8'
+        ? Uint8Array
+        : Uint16Array; // f16 / bf16: raw bits
+export type AnyTypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array;
+
+/** The addon's tensor object (owned by src/core/tensor.ts's Tensor). */
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: DType;
+  readonly device: DeviceName;
+  readonly nbytes: number;
+  readonly disposed: boolean;
+  dispose(): void;
+  read(): AnyTypedArray;
+  write(data: AnyTypedArray): void;
+  view(shape: number[]): NativeTensor;
+  slice(begin: number, end: number): NativeTensor;
+}
+
+export interface AllocStats {
+  /** Bytes held by live tensors. */
+  current: number;
+  /** Highest `current` since start or the last resetPeak(). */
+  peak: number;
+  /** Bytes held from the system (a caching allocator may hold more than `current`). */
+  reserved: number;
+  live: number;
+  allocations: number;
+}
+
+export interface CoreInfo {
+  simd: 'avx512' | 'avx2' | 'portable';
+  threads: number;
+  devices: DeviceName[];
+}
+
+type T = NativeTensor;
+type Opt = NativeTensor | null;
+
+/** Functions of the addon; outputs are preallocated tensors, like the C++ ops. */
+export interface NativeModule {
+  empty(shape: number[], dtype: DType, device: DeviceName): T;
+  fromArray(data: AnyTypedArray, shape: number[], dtype: DType, device: DeviceName): T;
+  allocStats(device: DeviceName): AllocStats;
+  resetPeak(device: DeviceName): void;
+  info(): CoreInfo;
+  setNumThreads(n: number): void;
+
+  fill(t: T, value: number): void;
+  copy(src: T, dst: T): void;
+  cast(src: T, dst: T): void;
+  gemm(a: T, b: T, c: T, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+  linearForward(x: T, w: T, b: Opt, y: T): void;
+  linearBackward(x: T, w: T, dy: T, dx: Opt, dw: Opt, db: Opt): void;
+}
+
+/** An error raised by the native core: `op` names the operation for argument errors. */
+export class CoreError extends DbtError {
+  readonly code: string;
+  readonly op?: string;
+  constructor(message: string, code: string, op?: string) {
+    super(message);
+    this.code = code;
+    this.op = op;
+  }
+}
+
+let loaded: NativeModule | undefined;
+
+/** Path of the compiled addon (DBT_NATIVE_ADDON overrides it, e.g. for a debug build). */
+export function addonPath(): string {
+  if (process.env.DBT_NATIVE_ADDON) return process.env.DBT_NATIVE_ADDON;
+  const here = dirname(fileURLToPath(import.meta.url)); // src/core or dist/core
+  return join(here, '..', '..', 'build', 'Release', 'dbt_native.node');
+}
+
+export function native(): NativeModule {
+  if (loaded) return loaded;
+  const path = addonPath();
+  if (!existsSync(path))
+    throw new DbtError(`the native core is not built (${path} is missing)`, {
+      details: ['run `npm install` (or `npm run build`) in the package directory; it needs make and a C++17 compiler'],
+    });
+  const require = createRequire(import.meta.url);
+  loaded = require(path) as NativeModule;
+  return loaded;
+}
+
+/** Runs a native call, turning the addon's errors into CoreError (a DbtError: printed without a stack). */
+export function call<R>(fn: () => R): R {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && !(e instanceof DbtError)) {
+      const ne = e as Error & { code: string; op?: string };
+      if (ne.code.startsWith('DBT_')) throw new CoreError(ne.message, ne.code, ne.op);
+    }
+    throw e;
+  }
+}
