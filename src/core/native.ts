@@ -70,6 +70,8 @@ export interface NativeModule {
   gemm(a: T, b: T, c: T, transA: boolean, transB: boolean, alpha: number, beta: number): void;
   linearForward(x: T, w: T, b: Opt, y: T): void;
   linearBackward(x: T, w: T, dy: T, dx: Opt, dw: Opt, db: Opt): void;
+  conv2dForward(x: T, w: T, b: Opt, y: T, stride: number, padTop: number, padBottom: number, padLeft: number, padRight: number): void;
+  conv2dBackward(x: T, w: T, dy: T, dx: Opt, dw: Opt, db: Opt, stride: number, padTop: number, padBottom: number, padLeft: number, padRight: number): void;
 }
 
 /** An error raised by the native core: `op` names the operation for argument errors. */

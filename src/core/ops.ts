@@ -65,3 +65,33 @@ export function linearBackward(x: Tensor, w: Tensor, dy: Tensor, grads: { dw?: T
   call(() => native().linearBackward(x.handle, w.handle, dy.handle, dx.handle, grads.dw?.handle ?? null, grads.db?.handle ?? null));
   return dx;
 }
+
+export interface Conv2dOptions {
+  stride?: number;
+  /** Same padding on every side, or [top, bottom, left, right] (the VAE downsample uses [0, 1, 0, 1]). */
+  padding?: number | [number, number, number, number];
+}
+
+function convPads(o: Conv2dOptions): [number, number, number, number, number] {
+  const p = o.padding ?? 0;
+  const [t, b, l, r] = typeof p === 'number' ? [p, p, p, p] : p;
+  return [o.stride ?? 1, t, b, l, r];
+}
+
+/** NCHW convolution: x [N, C, H, W], w [O, C, kh, kw], b [O]. */
+export function conv2d(x: Tensor, w: Tensor, b: Tensor | undefined, opts: Conv2dOptions = {}): Tensor {
+  const [s, t, bo, l, r] = convPads(opts);
+  const [n, , h, wd] = x.shape as [number, number, number, number];
+  const [o, , kh, kw] = w.shape as [number, number, number, number];
+  const y = empty([n, o, Math.floor((h + t + bo - kh) / s) + 1, Math.floor((wd + l + r - kw) / s) + 1], { dtype: x.dtype, device: x.device });
+  call(() => native().conv2dForward(x.handle, w.handle, b?.handle ?? null, y.handle, s, t, bo, l, r));
+  return y;
+}
+
+/** Returns dx; accumulates dw and db when given. */
+export function conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, grads: { dw?: Tensor; db?: Tensor } = {}, opts: Conv2dOptions = {}): Tensor {
+  const [s, t, bo, l, r] = convPads(opts);
+  const dx = empty(x.shape, { dtype: x.dtype, device: x.device });
+  call(() => native().conv2dBackward(x.handle, w.handle, dy.handle, dx.handle, grads.dw?.handle ?? null, grads.db?.handle ?? null, s, t, bo, l, r));
+  return dx;
+}

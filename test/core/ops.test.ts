@@ -70,3 +70,31 @@ describe('ops through the binding', () => {
       expectClose(dw.read(), Array.from({ length: 18 }, (_, k) => colsum(xv, 4, 6, k % 6)));
     }));
 });
+
+describe('conv2d through the binding', () => {
+  it('matches a direct convolution with the VAE padding, and reports shape errors', () =>
+    scope(() => {
+      const [N, C, H, W, O] = [1, 2, 5, 4, 3];
+      const xv = rand(N * C * H * W, 7);
+      const wv = rand(O * C * 9, 8);
+      const y = ops.conv2d(tensor(xv, [N, C, H, W]), tensor(wv, [O, C, 3, 3]), undefined, { stride: 2, padding: [0, 1, 0, 1] });
+      expect(y.shape).toEqual([1, 3, 2, 2]);
+      const got = y.read();
+      for (let o = 0; o < O; o++)
+        for (let oy = 0; oy < 2; oy++)
+          for (let ox = 0; ox < 2; ox++) {
+            let s = 0;
+            for (let c = 0; c < C; c++)
+              for (let ky = 0; ky < 3; ky++)
+                for (let kx = 0; kx < 3; kx++) {
+                  const iy = oy * 2 + ky;
+                  const ix = ox * 2 + kx;
+                  if (iy < H && ix < W) s += xv[(c * H + iy) * W + ix]! * wv[((o * C + c) * 3 + ky) * 3 + kx]!;
+                }
+            expect(Math.abs(got[(o * 2 + oy) * 2 + ox]! - s)).toBeLessThan(1e-5);
+          }
+      expect(() => ops.conv2d(tensor(xv, [N, C, H, W]), zeros([O, 3, 3, 3]), undefined, { padding: 1 })).toThrow(
+        /conv2d_forward: w must be \[out, in, kh, kw\] with in = x's channels \(x \[1,2,5,4\] f32, w \[3,3,3,3\] f32/,
+      );
+    }));
+});

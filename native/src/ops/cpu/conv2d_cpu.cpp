@@ -1,0 +1,225 @@
+// conv2d, fast CPU version: implicit-im2col GEMM. The packed GEMM's B panels are filled straight from
+// the image (no im2col buffer) for the forward pass and the weight gradient; the input gradient of a
+// stride-1 convolution is the forward convolution of dy with flipped, transposed weights, and of a
+// strided one a chunked GEMM + col2im.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "ops/conv2d.h"
+#include "ops/cpu/sgemm.h"
+
+namespace dbt::ops::cpu {
+namespace {
+
+struct Geometry {
+  int64_t C, H, W, KH, KW, Ho, Wo;
+  int stride, pt, pl;
+};
+
+// B = im2col(x) as a logical [C*KH*KW, Ho*Wo] matrix, for one image x [C, H, W].
+struct ColSource {
+  const float* x;
+  Geometry g;
+};
+
+void pack_col(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) {
+  const ColSource& s = *static_cast<const ColSource*>(ctx);
+  const Geometry& g = s.g;
+  const int64_t khw = g.KH * g.KW;
+  for (int64_t jp = 0; jp < nc; jp += nr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - jp);
+    float* d = dst + jp * kc;
+    const int64_t p_start = n0 + jp;
+    for (int64_t k = 0; k < kc; k++) {
+      const int64_t kk = k0 + k, c = kk / khw, r = kk % khw, ky = r / g.KW, kx = r % g.KW;
+      const float* xc = s.x + c * g.H * g.W;
+      float* dk = d + k * nr;
+      int64_t j = 0, oy = p_start / g.Wo, ox = p_start % g.Wo;
+      while (j < cols) {
+        const int64_t seg = std::min(cols - j, g.Wo - ox);
+        const int64_t iy = oy * g.stride - g.pt + ky;
+        if (iy < 0 || iy >= g.H) {
+          std::memset(dk + j, 0, sizeof(float) * size_t(seg));
+        } else {
+          const float* row = xc + iy * g.W;
+          if (g.stride == 1) {
+            const int64_t ix0 = ox - g.pl + kx;
+            const int64_t t0 = std::clamp<int64_t>(-ix0, 0, seg);
+            const int64_t t1 = std::max(t0, std::clamp<int64_t>(g.W - ix0, 0, seg));
+            if (t0) std::memset(dk + j, 0, sizeof(float) * size_t(t0));
+            if (t1 > t0) std::memcpy(dk + j + t0, row + ix0 + t0, sizeof(float) * size_t(t1 - t0));
+            if (seg > t1) std::memset(dk + j + t1, 0, sizeof(float) * size_t(seg - t1));
+          } else {
+            for (int64_t t = 0; t < seg; t++) {
+              const int64_t ix = (ox + t) * g.stride - g.pl + kx;
+              dk[j + t] = ix >= 0 && ix < g.W ? row[ix] : 0.0f;
+            }
+          }
+        }
+        j += seg;
+        ox += seg;
+        if (ox == g.Wo) {
+          ox = 0;
+          oy++;
+        }
+      }
+      for (int64_t t = cols; t < nr; t++) dk[t] = 0.0f;
+    }
+  }
+}
+
+// B = im2col(x)^T as a logical [Ho*Wo, C*KH*KW] matrix (for the weight gradient).
+void pack_col_t(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) {
+  const ColSource& s = *static_cast<const ColSource*>(ctx);
+  const Geometry& g = s.g;
+  const int64_t khw = g.KH * g.KW;
+  for (int64_t jp = 0; jp < nc; jp += nr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - jp);
+    float* d = dst + jp * kc;
+    for (int64_t j = 0; j < cols; j++) {
+      const int64_t kk = n0 + jp + j, c = kk / khw, r = kk % khw, ky = r / g.KW, kx = r % g.KW;
+      const float* xc = s.x + c * g.H * g.W;
+      int64_t oy = k0 / g.Wo, ox = k0 % g.Wo;
+      for (int64_t k = 0; k < kc; k++) {
+        const int64_t iy = oy * g.stride - g.pt + ky, ix = ox * g.stride - g.pl + kx;
+        d[k * nr + j] = iy >= 0 && iy < g.H && ix >= 0 && ix < g.W ? xc[iy * g.W + ix] : 0.0f;
+        if (++ox == g.Wo) {
+          ox = 0;
+          oy++;
+        }
+      }
+    }
+    for (int64_t j = cols; j < nr; j++)
+      for (int64_t k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
+  }
+}
+
+bool is_pointwise(const Geometry& g) {
+  return g.KH == 1 && g.KW == 1 && g.stride == 1 && g.pt == 0 && g.pl == 0 && g.Ho == g.H && g.Wo == g.W;
+}
+
+// y[n] = w @ im2col(x[n]) (+ bias), for N images.
+void forward_images(const float* x, int64_t N, const Geometry& g, const float* w, int64_t O, const float* bias,
+                    float* y) {
+  const int64_t P = g.Ho * g.Wo, CKK = g.C * g.KH * g.KW;
+  auto one = [&](int64_t n) {
+    const float* xn = x + n * g.C * g.H * g.W;
+    float* yn = y + n * O * P;
+    if (bias)
+      for (int64_t o = 0; o < O; o++) std::fill(yn + o * P, yn + (o + 1) * P, bias[o]);
+    const float beta = bias ? 1.0f : 0.0f;
+    if (is_pointwise(g)) {
+      dbt::cpu::sgemm(false, false, O, P, g.C, 1.0f, w, g.C, xn, P, beta, yn, P);
+    } else {
+      ColSource src{xn, g};
+      dbt::cpu::gemm_packed(O, P, CKK, w, CKK, false, 1.0f, dbt::cpu::BSource{pack_col, &src}, beta, yn, P);
+    }
+  };
+  // Small images: one image per task (each GEMM then runs on one thread); large: every GEMM threaded.
+  if (N > 1 && double(O) * double(CKK) * double(P) < double(1 << 22)) {
+    parallel_for(N, 1, [&](int64_t b, int64_t e) {
+      for (int64_t n = b; n < e; n++) one(n);
+    });
+  } else {
+    for (int64_t n = 0; n < N; n++) one(n);
+  }
+}
+
+Geometry geometry(const Tensor& x, const Tensor& w, const Tensor& y, const Conv2dParams& p) {
+  return Geometry{x.dim(1), x.dim(2), x.dim(3), w.dim(2), w.dim(3), y.dim(2), y.dim(3), p.stride, p.pad_top, p.pad_left};
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dParams& p, Tensor& y) {
+  Geometry g = geometry(x, w, y, p);
+  forward_images(x.data<float>(), x.dim(0), g, w.data<float>(), w.dim(0), b ? b->data<float>() : nullptr,
+                 y.data<float>());
+}
+
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dParams& p, Tensor* dx,
+                     Tensor* dw, Tensor* db) {
+  const Geometry g = geometry(x, w, dy, p);
+  const int64_t N = x.dim(0), O = w.dim(0), P = g.Ho * g.Wo, CKK = g.C * g.KH * g.KW, HW = g.H * g.W;
+  const float* X = x.data<float>();
+  const float* Wt = w.data<float>();
+  const float* DY = dy.data<float>();
+
+  if (db) {
+    float* DB = db->data<float>();
+    parallel_for(O, 8, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; o++) {
+        float s = 0.0f;
+        for (int64_t n = 0; n < N; n++) {
+          const float* r = DY + (n * O + o) * P;
+          float part = 0.0f;
+          for (int64_t i = 0; i < P; i++) part += r[i];
+          s += part;
+        }
+        DB[o] += s;
+      }
+    });
+  }
+
+  if (dw) {
+    // dw[O, CKK] += dy[n][O, P] @ im2col(x[n])^T, images in order.
+    float* DW = dw->data<float>();
+    for (int64_t n = 0; n < N; n++) {
+      const float* xn = X + n * g.C * HW;
+      const float* dyn = DY + n * O * P;
+      if (is_pointwise(g)) {
+        dbt::cpu::sgemm(false, true, O, g.C, P, 1.0f, dyn, P, xn, P, 1.0f, DW, g.C);
+      } else {
+        ColSource src{xn, g};
+        dbt::cpu::gemm_packed(O, CKK, P, dyn, P, false, 1.0f, dbt::cpu::BSource{pack_col_t, &src}, 1.0f, DW, CKK);
+      }
+    }
+  }
+
+  if (!dx) return;
+  float* DX = dx->data<float>();
+  const int fpt = int(g.KH) - 1 - g.pt, fpl = int(g.KW) - 1 - g.pl;
+  const int fpb = int(g.KH) - 1 - p.pad_bottom, fpr = int(g.KW) - 1 - p.pad_right;
+  if (g.stride == 1 && fpt >= 0 && fpl >= 0 && fpb >= 0 && fpr >= 0) {
+    // dx = conv(dy, flip(w)^T) with the complementary padding.
+    std::vector<float> wf(size_t(O * CKK));
+    for (int64_t o = 0; o < O; o++)
+      for (int64_t c = 0; c < g.C; c++)
+        for (int64_t ky = 0; ky < g.KH; ky++)
+          for (int64_t kx = 0; kx < g.KW; kx++)
+            wf[size_t(((c * O + o) * g.KH + (g.KH - 1 - ky)) * g.KW + (g.KW - 1 - kx))] =
+                Wt[((o * g.C + c) * g.KH + ky) * g.KW + kx];
+    Geometry gt{O, g.Ho, g.Wo, g.KH, g.KW, g.H, g.W, 1, fpt, fpl};
+    forward_images(DY, N, gt, wf.data(), g.C, nullptr, DX);
+    return;
+  }
+  // Strided: dcol = w^T @ dy[n] over chunks of output pixels, scattered back (col2im). Chunks run in
+  // order and the scatter is split by channel, so every dx element sums in a fixed order.
+  const int64_t chunk = std::max<int64_t>(g.Wo, (int64_t(1) << 20) / std::max<int64_t>(CKK, 1) / g.Wo * g.Wo);
+  std::vector<float> dcol(size_t(CKK * std::min(chunk, P)));
+  std::fill(DX, DX + N * g.C * HW, 0.0f);
+  for (int64_t n = 0; n < N; n++) {
+    const float* dyn = DY + n * O * P;
+    float* dxn = DX + n * g.C * HW;
+    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+      const int64_t pc = std::min(chunk, P - p0);
+      dbt::cpu::sgemm(true, false, CKK, pc, O, 1.0f, Wt, CKK, dyn + p0, P, 0.0f, dcol.data(), pc);
+      parallel_for(g.C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; c++)
+          for (int64_t ky = 0; ky < g.KH; ky++)
+            for (int64_t kx = 0; kx < g.KW; kx++) {
+              const float* src = dcol.data() + ((c * g.KH + ky) * g.KW + kx) * pc;
+              for (int64_t i = 0; i < pc; i++) {
+                const int64_t pp = p0 + i, oy = pp / g.Wo, ox = pp % g.Wo;
+                const int64_t iy = oy * g.stride - g.pt + ky, ix = ox * g.stride - g.pl + kx;
+                if (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) dxn[c * HW + iy * g.W + ix] += src[i];
+              }
+            }
+      });
+    }
+  }
+}
+
+}  // namespace dbt::ops::cpu
