@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TINY_ARCH } from '../../src/model/arch.js';
+import { expectedTensors, isBufferKey } from '../../src/model/keys.js';
 import { clipTextForward } from './clip.js';
 import { erf, tensor } from './f64.js';
 import { decode, hashInput, loadGolden, relErr } from './golden.js';
@@ -19,6 +20,16 @@ const TOL = 1e-10;
  * With the embedding's cos/sin taken in f64 on the PyTorch side the two agree to 2e-15.
  */
 const TOL_UNET = 2e-8;
+
+/** Keys and shapes the reference reads in one forward of each network (small inputs). */
+function paramsRead(): Record<string, number[]> {
+  const p = randomParams();
+  unetForward(p, TINY_ARCH.unet, tensor([1, 4, 4, 4]), [1], tensor([1, 3, 32]));
+  clipTextForward(p, TINY_ARCH.text, [512, 1, 513], 1);
+  vaeEncode(p, TINY_ARCH.vae, tensor([1, 3, 4, 4]));
+  vaeDecode(p, TINY_ARCH.vae, tensor([1, 4, 2, 2]));
+  return Object.fromEntries([...p.tensors].map(([k, t]) => [k, t.shape]));
+}
 
 describe('reference networks vs PyTorch golden (tiny arch, float64)', () => {
   const p = randomParams();
@@ -64,9 +75,14 @@ describe('reference networks vs PyTorch golden (tiny arch, float64)', () => {
   });
 
   it('reads exactly the parameters (keys and shapes) the PyTorch implementation reads', () => {
-    const seen = Object.fromEntries([...p.tensors].map(([k, t]) => [k, t.shape]));
+    const seen = paramsRead();
     expect(Object.keys(seen).sort()).toEqual(Object.keys(golden.param_shapes).sort());
     expect(seen).toEqual(golden.param_shapes);
+  });
+
+  it('reads exactly the parameter set of src/model/keys.ts (expectedTensors, buffers aside)', () => {
+    const want = Object.fromEntries(expectedTensors(TINY_ARCH).filter((s) => !isBufferKey(s.key)).map((s) => [s.key, s.shape]));
+    expect(paramsRead()).toEqual(want);
   });
 });
 
