@@ -1,3 +1,4 @@
 /** The library API of dbt, for scripting from JavaScript. */
 export { VERSION } from './version.js';
 export * from './errors.js';
+export { loadRunSpec, resolveRunSpecText, runSpecSchema, type RunSpec, type LoadedRunSpec } from './config/index.js';

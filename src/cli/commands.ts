@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerConfig } from './config.js';
 
 /**
  * Every CLI command module exports a `register(program)` that declares its flags and
@@ -6,4 +7,4 @@ import type { Command } from 'commander';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [registerConfig];

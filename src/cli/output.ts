@@ -1,4 +1,4 @@
-import { DbtError, EXIT_RUNTIME, isDbtError } from '../errors.js';
+import { ConfigError, DbtError, EXIT_RUNTIME, isDbtError } from '../errors.js';
 
 /** Where a command writes: humans read stderr, scripts read one JSON document on stdout. */
 export interface Output {
@@ -8,6 +8,8 @@ export interface Output {
   warn(message: string): void;
   /** The command's result: JSON on stdout with --json, else the human text on stderr. */
   result(value: unknown, human?: string): void;
+  /** A product meant for redirection (a YAML spec, a schema): as is, on stdout. */
+  data(text: string): void;
 }
 
 export interface OutputStreams {
@@ -32,6 +34,7 @@ export function createOutput(json: boolean, streams: OutputStreams = defaultStre
       if (json) streams.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
       else if (human !== undefined) streams.stderr.write(human.endsWith('\n') ? human : `${human}\n`);
     },
+    data: (text) => void streams.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   };
 }
 
@@ -41,7 +44,8 @@ export function reportError(err: unknown, streams: OutputStreams = defaultStream
   const red = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);
   if (isDbtError(err)) {
     const e = err as DbtError;
-    if (json) streams.stdout.write(`${JSON.stringify({ ok: false, error: e.name, message: e.message, details: e.details })}\n`);
+    const issues = e instanceof ConfigError ? { issues: e.issues } : {};
+    if (json) streams.stdout.write(`${JSON.stringify({ ok: false, error: e.name, message: e.message, details: e.details, ...issues })}\n`);
     streams.stderr.write(`${red('error:')} ${e.message}\n`);
     for (const d of e.details) streams.stderr.write(`  ${d}\n`);
     if (process.env.DBT_DEBUG && e.stack) streams.stderr.write(`${e.stack}\n`);

@@ -1,12 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
+import { LOG_LEVELS } from '../log.js';
 import { VERSION } from '../version.js';
 import { commands } from './commands.js';
-
-/** Options every command understands (declared once on the root, read with optsWithGlobals()). */
-export interface GlobalOptions {
-  json?: boolean;
-  logLevel?: string;
-}
 
 export function createProgram(): Command {
   const program = new Command('dbt');
@@ -15,7 +10,7 @@ export function createProgram(): Command {
     .version(VERSION, '-V, --version', 'print the version')
     .addOption(new Option('--json', 'print one machine-readable JSON result on stdout'))
     .addOption(
-      new Option('--log-level <level>', 'log level for the run log file').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+      new Option('--log-level <level>', 'log level for the run log file').choices([...LOG_LEVELS]).default('info'),
     )
     .showHelpAfterError('(run with --help for usage)')
     .showSuggestionAfterError(true)
@@ -26,3 +21,4 @@ export function createProgram(): Command {
 }
 
 export { CommanderError };
+export { globalOptions, setOption, type GlobalOptions } from './options.js';

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { createOutput, reportError } from '../../src/cli/output.js';
+import { ConfigError, DbtError, FileFormatError, InterruptedError, UsageError } from '../../src/errors.js';
+
+function streams() {
+  const out = { stdout: '', stderr: '' };
+  return {
+    out,
+    streams: { stdout: { write: (s: string) => void (out.stdout += s) }, stderr: { write: (s: string) => void (out.stderr += s) } },
+  };
+}
+
+describe('reportError: every error class, its exit code, no stack', () => {
+  it.each([
+    [new ConfigError('run.yaml: 1 problem in the run spec', [{ file: 'run.yaml', line: 3, column: 5, path: 'lr', message: 'expected a number', hint: 'e.g. 1e-6' }]), 2, 'error: run.yaml: 1 problem in the run spec\n  run.yaml:3:5: lr: expected a number (e.g. 1e-6)\n'],
+    [new UsageError('--size must be a multiple of 64', { details: ['got 500'] }), 2, 'error: --size must be a multiple of 64\n  got 500\n'],
+    [new FileFormatError('a.safetensors', 'header is truncated'), 1, 'error: a.safetensors: header is truncated\n'],
+    [new DbtError('out of memory'), 1, 'error: out of memory\n'],
+    [new InterruptedError(), 130, 'error: interrupted\n'],
+  ])('%s', (err, code, text) => {
+    const { out, streams: s } = streams();
+    expect(reportError(err, s)).toBe(code);
+    expect(out.stderr).toBe(text);
+    expect(out.stdout).toBe('');
+  });
+
+  it('with --json prints one JSON object on stdout too, ConfigError with its issues', () => {
+    const { out, streams: s } = streams();
+    const err = new ConfigError('bad', [{ file: 'f', line: 1, path: 'lr', message: 'm' }]);
+    expect(reportError(err, s, true)).toBe(2);
+    expect(JSON.parse(out.stdout)).toEqual({ ok: false, error: 'ConfigError', message: 'bad', details: ['f:1: lr: m'], issues: [{ file: 'f', line: 1, path: 'lr', message: 'm' }] });
+  });
+
+  it('anything else is a bug: stack printed, exit 1', () => {
+    const { out, streams: s } = streams();
+    expect(reportError(new TypeError('x is undefined'), s)).toBe(1);
+    expect(out.stderr).toMatch(/^internal error: x is undefined\n/);
+    expect(out.stderr).toMatch(/\n\s+at /);
+    expect(out.stderr).toContain('This is a bug in dbt');
+  });
+});
+
+describe('createOutput', () => {
+  it('human mode: messages and results on stderr, data on stdout', () => {
+    const { out, streams: s } = streams();
+    const o = createOutput(false, s);
+    o.info('hello');
+    o.warn('careful');
+    o.result({ a: 1 }, 'done');
+    o.data('k: v');
+    expect(out.stderr).toBe('hello\nwarning: careful\ndone\n');
+    expect(out.stdout).toBe('k: v\n');
+  });
+
+  it('json mode: the result as JSON on stdout, messages still on stderr', () => {
+    const { out, streams: s } = streams();
+    const o = createOutput(true, s);
+    o.info('working');
+    o.result({ ok: true }, 'done');
+    expect(out.stderr).toBe('working\n');
+    expect(JSON.parse(out.stdout)).toEqual({ ok: true });
+  });
+});
