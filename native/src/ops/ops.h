@@ -1,5 +1,8 @@
 // Every op family of the core.
 #pragma once
+#include "ops/activation.h"
 #include "ops/conv2d.h"
+#include "ops/elementwise.h"
 #include "ops/gemm.h"
+#include "ops/norm.h"
 #include "ops/tensor_ops.h"
