@@ -49,6 +49,17 @@ function typeOfValue(v: unknown): string {
   return `${typeof v} ${show(v)}`;
 }
 
+/** The usual YAML slips: a quoted number, YAML 1.1 booleans (yes/on), one value where a list belongs. */
+function typeHint(want: string[], value: unknown): string | undefined {
+  const numeric = want.includes('number') || want.includes('integer');
+  if (typeof value === 'string') {
+    if (numeric && value.trim() !== '' && Number.isFinite(Number(value))) return 'write the number without quotes';
+    if (want.includes('boolean') && /^(yes|no|on|off|y|n|true|false)$/i.test(value.trim())) return 'write true or false (without quotes)';
+  }
+  if (want.includes('array') && !Array.isArray(value) && value !== null && typeof value !== 'object') return `write a list, e.g. [${JSON.stringify(value)}]`;
+  return undefined;
+}
+
 function toPath(instancePath: string): KeyPath {
   if (!instancePath) return [];
   return instancePath
@@ -89,8 +100,10 @@ function translate(e: ErrorObject): PathIssue {
       const where = path.length ? `in ${formatPath(path)}` : 'at the top level';
       return { path, message: `missing required key "${key}" ${where}`, hint: schemaAt(runSpecSchema, [...path, key])?.description };
     }
-    case 'type':
-      return { path, message: `expected ${describeType(String(p.type).split(','))}, got ${typeOfValue(value)}` };
+    case 'type': {
+      const want = String(p.type).split(',');
+      return { path, message: `expected ${describeType(want)}, got ${typeOfValue(value)}`, hint: typeHint(want, value) };
+    }
     case 'enum': {
       const allowed = (p.allowedValues as unknown[]).filter((v) => v !== null).map(String);
       const near = typeof value === 'string' ? closest(value, allowed) : undefined;

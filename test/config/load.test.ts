@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadRunSpec, presetFile, resolveRunSpecText } from '../../src/config/index.js';
+import { loadRunSpec, presetFile, resolveRunSpecText, toYaml } from '../../src/config/index.js';
 import { EXIT_USAGE } from '../../src/errors.js';
 import { configErrorOf, MINIMAL, tempDir, writeFiles } from './helpers.js';
 
@@ -128,6 +128,21 @@ describe('loadRunSpec: derived values', () => {
     expect(warnings[0]).toMatchObject({ path: 'warmup_steps', line: 7, message: expect.stringContaining('ignores warmup_steps') });
   });
 
+  it('reads unquoted exponents in the file as numbers (YAML 1.2)', () => {
+    const dir = writeFiles({ 'run.yaml': `${MINIMAL}lr: 1e-6\neps: 1.0e-7\n` });
+    const { spec } = loadRunSpec(join(dir, 'run.yaml'), [], { cwd: dir });
+    expect([spec.lr, spec.eps]).toEqual([1e-6, 1e-7]);
+  });
+
+  it('a resolved spec, written out and loaded again, resolves to itself (runs/<name>/run.yaml)', () => {
+    const dir = writeFiles({ 'run.yaml': `preset: person\n${MINIMAL}output:\n  name: "n-{lr}"\n` });
+    const first = loadRunSpec(join(dir, 'run.yaml'), ['concepts[0].num_class_images=3', 'concepts[0].class_prompt=Unan', 'concepts[0].class_dir=cls'], { cwd: dir });
+    const runDir = writeFiles({ 'run.yaml': toYaml(first.spec) });
+    const again = loadRunSpec(join(runDir, 'run.yaml'), [], { cwd: tempDir() });
+    expect(again.spec).toEqual(first.spec);
+    expect(again.runDir).toBe(first.runDir);
+  });
+
   it('orders keys as the schema does', () => {
     const dir = writeFiles({ 'run.yaml': `steps: 5\n${MINIMAL.replace('steps: 1000\n', '')}` });
     const keys = Object.keys(loadRunSpec(join(dir, 'run.yaml'), [], { cwd: dir }).spec);
@@ -198,6 +213,9 @@ describe('loadRunSpec: errors', () => {
     ['enum typo', 'optimizer: adam8bit\n', 'optimizer', 'expected one of', 'did you mean "adamw8bit"?'],
     ['nested enum', 'preview:\n  sampler: eular_a\n', 'preview.sampler', 'expected one of', 'did you mean "euler_a"?'],
     ['type', 'batch_size: two\n', 'batch_size', 'expected an integer, got string "two"', undefined],
+    ['quoted number', 'lr: "1e-6"\n', 'lr', 'expected a number, got string "1e-6"', 'write the number without quotes'],
+    ['YAML 1.1 boolean', 'hflip: yes\n', 'hflip', 'expected a boolean, got string "yes"', 'write true or false (without quotes)'],
+    ['scalar for a list', 'sample:\n  prompts: nanU\n', 'sample.prompts', 'expected a list or null, got string "nanU"', 'write a list, e.g. ["nanU"]'],
     ['integer', 'batch_size: 1.5\n', 'batch_size', 'expected an integer, got the number 1.5', undefined],
     ['minimum', 'batch_size: 0\n', 'batch_size', 'must be >= 1, got 0', undefined],
     ['exclusive maximum', 'ema:\n  decay: 1\n', 'ema.decay', 'must be < 1, got 1', undefined],
