@@ -19,10 +19,13 @@ export interface Position {
   depth: number;
 }
 
-/** Parses YAML text; syntax errors (each with line and column) come back as issues, all of them. */
+/**
+ * Parses YAML text; syntax errors (each with line and column) come back as issues, all of them.
+ * `<<: *anchor` merge keys are allowed (handy for concepts that share settings).
+ */
 export function parseYaml(file: string, text: string): { source: YamlSource; issues: ConfigIssue[] } {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   const issues: ConfigIssue[] = doc.errors.map((e) => {
     const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
     return { file, line: pos.line, column: pos.col, message: `YAML syntax error: ${yamlMessage(e.message, e.code)}` };

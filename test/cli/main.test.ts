@@ -23,4 +23,17 @@ describe('dbt entry point', () => {
     expect(r.stderr).toContain('unknown option');
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('suggests the closest command for a misspelt one, exit 2', () => {
+    const r = runCli(['confg']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command 'confg'");
+    expect(r.stderr).toContain('(Did you mean config?)');
+  });
+
+  it('rejects a --log-level outside the choices, exit 2', () => {
+    const r = runCli(['--log-level', 'verbose', 'config', 'schema']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Allowed choices are trace, debug, info, warn, error, silent');
+  });
 });

@@ -40,6 +40,30 @@ describe('reportError: every error class, its exit code, no stack', () => {
   });
 });
 
+describe('colour', () => {
+  it('colours errors only on a TTY and never with NO_COLOR', () => {
+    const saved = process.env.NO_COLOR;
+    try {
+      const tty = () => {
+        const o = { stdout: '', stderr: '' };
+        return { o, s: { stdout: { write: (x: string) => void (o.stdout += x) }, stderr: { isTTY: true, write: (x: string) => void (o.stderr += x) } } };
+      };
+      delete process.env.NO_COLOR;
+      const a = tty();
+      reportError(new DbtError('boom'), a.s);
+      expect(a.o.stderr).toContain('\x1b[31m');
+      process.env.NO_COLOR = '1';
+      const b = tty();
+      reportError(new DbtError('boom'), b.s);
+      createOutput(false, b.s).warn('w');
+      expect(b.o.stderr).toBe('error: boom\nwarning: w\n');
+    } finally {
+      if (saved === undefined) delete process.env.NO_COLOR;
+      else process.env.NO_COLOR = saved;
+    }
+  });
+});
+
 describe('createOutput', () => {
   it('human mode: messages and results on stderr, data on stdout', () => {
     const { out, streams: s } = streams();

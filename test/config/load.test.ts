@@ -128,6 +128,28 @@ describe('loadRunSpec: derived values', () => {
     expect(warnings[0]).toMatchObject({ path: 'warmup_steps', line: 7, message: expect.stringContaining('ignores warmup_steps') });
   });
 
+  it('supports anchors and << merge keys for shared concept settings', () => {
+    const text = [
+      'model:',
+      '  name: m',
+      'concepts:',
+      '  - &base',
+      '    instance_prompt: a',
+      '    instance_dir: da',
+      '    repeats: 3',
+      '  - <<: *base',
+      '    instance_prompt: b',
+      '    instance_dir: db',
+      'steps: 1000',
+    ].join('\n');
+    const dir = writeFiles({ 'run.yaml': text });
+    const { spec } = loadRunSpec(join(dir, 'run.yaml'), [], { cwd: dir });
+    expect(spec.concepts.map((c) => [c.instance_prompt, c.repeats])).toEqual([
+      ['a', 3],
+      ['b', 3],
+    ]);
+  });
+
   it('reads unquoted exponents in the file as numbers (YAML 1.2)', () => {
     const dir = writeFiles({ 'run.yaml': `${MINIMAL}lr: 1e-6\neps: 1.0e-7\n` });
     const { spec } = loadRunSpec(join(dir, 'run.yaml'), [], { cwd: dir });
