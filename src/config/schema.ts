@@ -226,7 +226,6 @@ const outputSchema = obj('OutputSpec', 'Where the run is written: `<dir>/<name>/
 
 export const runSpecSchema: JsonSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
-  $id: 'https://github.com/dbt-dreambooth/dbt/run-spec.schema.json',
   title: 'RunSpec',
   description: 'A dbt run spec: what to train, on which images, how, and where to write it. One spec drives prep, create, train and sample.',
   type: 'object',
