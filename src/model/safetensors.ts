@@ -1,0 +1,308 @@
+/**
+ * safetensors reader and writer (REFERENCE.md §3). The reader validates the whole header before touching
+ * data and then reads one tensor at a time, so multi-GB files never sit in memory. The writer streams
+ * tensors produced on demand into a temporary file, then renames it into place.
+ */
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DbtError, FileFormatError } from '../errors.js';
+import { dtypeSize, isDType, toFloat32, DTYPE_SIZES, type DType } from './dtype.js';
+
+export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+const METADATA_KEY = '__metadata__';
+
+export interface SafetensorsEntry {
+  key: string;
+  dtype: DType;
+  shape: number[];
+  /** Byte offsets relative to the start of the data buffer (after the header). */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  headerLength: number;
+  /** Absolute file offset of the data buffer. */
+  dataStart: number;
+  /** In file order (ascending offsets). */
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/**
+ * Validates a header. `first8` are the file's first bytes, `json` the N header bytes that follow, `fileSize`
+ * the whole file's size. Every corruption gets its own message naming the tensor involved.
+ */
+export function parseSafetensorsHeader(file: string, first8: Uint8Array, json: Uint8Array | undefined, fileSize: number): SafetensorsHeader {
+  const fail = (msg: string): never => {
+    throw new FileFormatError(file, msg);
+  };
+  if (fileSize < 8 || first8.byteLength < 8) fail(`file is too small to be safetensors (${fileSize} bytes; it must start with an 8-byte header length)`);
+  const n64 = Buffer.from(first8.buffer, first8.byteOffset, 8).readBigUInt64LE(0);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n64} exceeds the 100 MB limit (not a safetensors file, or the first 8 bytes are corrupt)`);
+  const headerLength = Number(n64);
+  if (headerLength < 2) fail(`header length is ${headerLength}: there is no JSON header`);
+  if (8 + headerLength > fileSize) fail(`header length ${headerLength} runs past the end of the file (${fileSize} bytes): the file is truncated`);
+  if (!json || json.byteLength < headerLength) fail(`could not read the ${headerLength}-byte header`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json!.subarray(0, headerLength));
+  } catch {
+    return fail('header is not valid UTF-8');
+  }
+  if (text[0] !== '{') fail(`header does not start with '{' (found ${JSON.stringify(text.slice(0, 16))}): not a safetensors file`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    return fail(`header is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail('header is not a JSON object');
+
+  const metadata: Record<string, string> = {};
+  const entries: SafetensorsEntry[] = [];
+  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+    if (key === METADATA_KEY) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('__metadata__ is not an object of strings');
+      for (const [mk, mv] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof mv !== 'string') fail(`__metadata__ value "${mk}" is not a string (${JSON.stringify(mv)?.slice(0, 40)})`);
+        metadata[mk] = mv as string;
+      }
+      continue;
+    }
+    const where = `tensor "${key}"`;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${where}: entry is not an object`);
+    const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof v.dtype !== 'string') fail(`${where}: missing or non-string "dtype"`);
+    if (!isDType(v.dtype as string)) fail(`${where}: unknown dtype "${v.dtype}" (known: ${Object.keys(DTYPE_SIZES).join(' ')})`);
+    if (!Array.isArray(v.shape)) fail(`${where}: missing or non-array "shape"`);
+    const shape = v.shape as unknown[];
+    if (!shape.every(isCount)) fail(`${where}: shape ${JSON.stringify(shape)} must be non-negative integers`);
+    if (!Array.isArray(v.data_offsets) || v.data_offsets.length !== 2) fail(`${where}: "data_offsets" must be [begin, end]`);
+    const [begin, end] = v.data_offsets as unknown[];
+    if (!isCount(begin) || !isCount(end)) fail(`${where}: data_offsets ${JSON.stringify(v.data_offsets)} must be non-negative integers`);
+    if ((end as number) < (begin as number)) fail(`${where}: data_offsets end ${end} is before begin ${begin}`);
+    const dtype = v.dtype as DType;
+    let bytes = BigInt(dtypeSize(dtype));
+    for (const d of shape as number[]) bytes *= BigInt(d);
+    if (bytes !== BigInt((end as number) - (begin as number))) {
+      fail(`${where}: data_offsets [${begin}, ${end}] span ${(end as number) - (begin as number)} bytes but ${dtype} ${JSON.stringify(shape)} needs ${bytes}`);
+    }
+    entries.push({ key, dtype, shape: shape as number[], begin: begin as number, end: end as number });
+  }
+
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let pos = 0;
+  let prev: SafetensorsEntry | undefined;
+  for (const e of entries) {
+    if (e.begin < pos) fail(`tensor "${e.key}" [${e.begin}, ${e.end}] overlaps tensor "${prev!.key}" [${prev!.begin}, ${prev!.end}]`);
+    if (e.begin > pos) {
+      fail(
+        prev
+          ? `gap of ${e.begin - pos} bytes between tensor "${prev.key}" (ends at ${pos}) and tensor "${e.key}" (begins at ${e.begin})`
+          : `gap of ${e.begin} bytes at the start of the data buffer: the first tensor "${e.key}" begins at ${e.begin}, not 0`,
+      );
+    }
+    pos = e.end;
+    prev = e;
+  }
+  const available = fileSize - 8 - headerLength;
+  if (pos > available) fail(`file is truncated: the tensors need ${pos} bytes of data after the header but only ${available} are present`);
+  if (pos < available) fail(`${available - pos} unexpected bytes after the last tensor (the tensors cover ${pos} of ${available} data bytes)`);
+  return { headerLength, dataStart: 8 + headerLength, entries, metadata };
+}
+
+/** Fills `buf` from `position`, looping over short reads (single reads are capped near 2 GB). */
+export async function readFully(fh: FileHandle, buf: Uint8Array, position: number, file: string): Promise<void> {
+  let done = 0;
+  while (done < buf.byteLength) {
+    const chunk = Math.min(buf.byteLength - done, 1 << 30);
+    const { bytesRead } = await fh.read(buf, done, chunk, position + done);
+    if (bytesRead === 0) throw new FileFormatError(file, `unexpected end of file at byte ${position + done} (the file shrank while being read?)`);
+    done += bytesRead;
+  }
+}
+
+export class SafetensorsFile {
+  readonly byKey: Map<string, SafetensorsEntry>;
+  private constructor(
+    readonly path: string,
+    readonly size: number,
+    readonly header: SafetensorsHeader,
+    private readonly fh: FileHandle,
+  ) {
+    this.byKey = new Map(header.entries.map((e) => [e.key, e]));
+  }
+
+  static async open(path: string): Promise<SafetensorsFile> {
+    const fh = await open(path, 'r');
+    try {
+      const size = (await fh.stat()).size;
+      const first8 = new Uint8Array(8);
+      if (size >= 8) await readFully(fh, first8, 0, path);
+      let json: Uint8Array | undefined;
+      if (size >= 8) {
+        const n = Buffer.from(first8).readBigUInt64LE(0);
+        if (n <= BigInt(MAX_HEADER_BYTES) && 8n + n <= BigInt(size)) {
+          json = new Uint8Array(Number(n));
+          await readFully(fh, json, 8, path);
+        }
+      }
+      return new SafetensorsFile(path, size, parseSafetensorsHeader(path, first8, json, size), fh);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  get metadata(): Record<string, string> {
+    return this.header.metadata;
+  }
+
+  keys(): string[] {
+    return this.header.entries.map((e) => e.key);
+  }
+
+  entry(key: string): SafetensorsEntry {
+    const e = this.byKey.get(key);
+    if (!e) throw new DbtError(`${this.path}: no tensor "${key}"`);
+    return e;
+  }
+
+  /** The tensor's bytes as stored (little-endian, its own dtype). */
+  async readRaw(key: string): Promise<Buffer> {
+    const e = this.entry(key);
+    const buf = Buffer.allocUnsafeSlow(e.end - e.begin);
+    await readFully(this.fh, buf, this.header.dataStart + e.begin, this.path);
+    return buf;
+  }
+
+  async readF32(key: string): Promise<Float32Array> {
+    const e = this.entry(key);
+    return toFloat32(await this.readRaw(key), e.dtype);
+  }
+
+  /** Reads `length` bytes at an absolute file offset (for hashing and scans). */
+  async readAt(position: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafeSlow(length);
+    await readFully(this.fh, buf, position, this.path);
+    return buf;
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+export interface TensorToWrite {
+  key: string;
+  dtype: DType;
+  shape: number[];
+  /** The bytes, or a function producing them when the writer reaches this tensor (keeps memory flat). */
+  data: Uint8Array | (() => Uint8Array | Promise<Uint8Array>);
+}
+
+export interface WriteOptions {
+  metadata?: Record<string, string>;
+  /** fsync before the rename (default true): a crash leaves either the old file or the complete new one. */
+  durable?: boolean;
+}
+
+/** Builds the padded header for `tensors` in the order they will be written. */
+export function buildSafetensorsHeader(tensors: readonly { key: string; dtype: DType; shape: number[] }[], metadata?: Record<string, string>): { header: Buffer; dataBytes: number } {
+  const obj: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length) obj[METADATA_KEY] = metadata;
+  let offset = 0;
+  for (const t of tensors) {
+    if (t.key === METADATA_KEY) throw new DbtError(`a tensor cannot be named ${METADATA_KEY}`);
+    if (Object.prototype.hasOwnProperty.call(obj, t.key)) throw new DbtError(`duplicate tensor key "${t.key}"`);
+    let bytes = dtypeSize(t.dtype);
+    for (const d of t.shape) bytes *= d;
+    obj[t.key] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(obj), 'utf8');
+  const padded = Math.ceil(json.length / 8) * 8;
+  const header = Buffer.alloc(8 + padded, 0x20);
+  header.writeBigUInt64LE(BigInt(padded), 0);
+  json.copy(header, 8);
+  return { header, dataBytes: offset };
+}
+
+/** Same order as the Python writer: larger element sizes first (keeps every tensor aligned), then by name. */
+export function safetensorsOrder<T extends { key: string; dtype: DType }>(tensors: readonly T[]): T[] {
+  return [...tensors].sort((a, b) => dtypeSize(b.dtype) - dtypeSize(a.dtype) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+const STAGING_BYTES = 8 << 20;
+
+/** Writes a safetensors file atomically; returns the file's size in bytes. */
+export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], opts: WriteOptions = {}): Promise<number> {
+  const ordered = safetensorsOrder(tensors);
+  const { header, dataBytes } = buildSafetensorsHeader(ordered, opts.metadata);
+  const tmp = tempPathFor(path);
+  const fh = await open(tmp, 'w');
+  let ok = false;
+  try {
+    const staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
+    let used = 0;
+    let position = 0;
+    const flush = async () => {
+      if (used) await writeAll(fh, staging.subarray(0, used), position);
+      position += used;
+      used = 0;
+    };
+    const put = async (bytes: Uint8Array) => {
+      if (used + bytes.byteLength <= STAGING_BYTES) {
+        staging.set(bytes, used);
+        used += bytes.byteLength;
+        return;
+      }
+      await flush();
+      if (bytes.byteLength >= STAGING_BYTES / 2) {
+        await writeAll(fh, bytes, position);
+        position += bytes.byteLength;
+      } else {
+        staging.set(bytes, 0);
+        used = bytes.byteLength;
+      }
+    };
+    await put(header);
+    for (const t of ordered) {
+      const data = typeof t.data === 'function' ? await t.data() : t.data;
+      let expected = dtypeSize(t.dtype);
+      for (const d of t.shape) expected *= d;
+      if (data.byteLength !== expected) throw new DbtError(`tensor "${t.key}": ${data.byteLength} bytes given, ${t.dtype} ${JSON.stringify(t.shape)} needs ${expected}`);
+      await put(data);
+    }
+    await flush();
+    if (position !== header.length + dataBytes) throw new DbtError(`internal: wrote ${position} bytes, expected ${header.length + dataBytes}`);
+    if (opts.durable !== false) await fh.sync();
+    await fh.close();
+    await rename(tmp, path);
+    ok = true;
+    return position;
+  } finally {
+    if (!ok) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+}
+
+async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.byteLength - done, 1 << 30), position + done);
+    done += bytesWritten;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * A file's tensors as stored, before any renaming: the common face of the safetensors and .ckpt readers.
+ * Reading is lazy and per tensor.
+ */
+import type { DType } from './dtype.js';
+import { SafetensorsFile } from './safetensors.js';
+
+export interface StoredTensor {
+  dtype: DType;
+  shape: number[];
+  /** The tensor's bytes, little-endian, contiguous, in its own dtype. */
+  read(): Promise<Uint8Array>;
+}
+
+export type StoreFormat = 'safetensors' | 'ckpt';
+
+export interface TensorStore {
+  path: string;
+  format: StoreFormat;
+  tensors: Map<string, StoredTensor>;
+  metadata: Record<string, string>;
+  /** Python globals a pickle referenced (only for .ckpt), and those dbt did not recognise. */
+  pickle?: { globals: string[]; unknownGlobals: string[]; topLevelKeys: string[] };
+  close(): Promise<void>;
+}
+
+export async function openSafetensorsStore(path: string): Promise<TensorStore> {
+  const f = await SafetensorsFile.open(path);
+  const tensors = new Map<string, StoredTensor>();
+  for (const e of f.header.entries) tensors.set(e.key, { dtype: e.dtype, shape: e.shape, read: () => f.readRaw(e.key) });
+  return { path, format: 'safetensors', tensors, metadata: f.metadata, close: () => f.close() };
+}
