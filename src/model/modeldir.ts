@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { SAMPLERS } from '../config/schema.js';
 import { DbtError, FileFormatError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { ModelArch } from './arch.js';
@@ -20,7 +21,8 @@ export const MODEL_FORMAT = 'dbt-model';
 export const MODEL_FORMAT_VERSION = 1;
 export const COMPONENT_FILES: Record<Component, string> = { unet: 'unet.safetensors', vae: 'vae.safetensors', text_encoder: 'text_encoder.safetensors' };
 
-export const SCHEDULERS = ['ddim', 'pndm', 'euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_karras'] as const;
+/** The samplers a model can name as its default (the run spec's list). */
+export const SCHEDULERS = SAMPLERS;
 export type SchedulerName = (typeof SCHEDULERS)[number];
 
 export type ModelSourceInfo =

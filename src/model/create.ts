@@ -1,0 +1,153 @@
+/**
+ * `dbt create`: a model directory from a checkpoint (any format openWeights reads) or from random
+ * initialisation of a named architecture. Tensors stream one at a time from source to destination.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { NAMED_ARCHS, type ModelArch } from './arch.js';
+import { convertFloatBytes, fromFloat32, isFloatDType } from './dtype.js';
+import { hashFile, type FileHashes } from './hashes.js';
+import { initTensorBytes, initTensorF32 } from './init.js';
+import { COMPONENTS, expectedTensors, type Component } from './keys.js';
+import { writeModelDir, type ModelJson, type ModelSourceInfo, type SchedulerName } from './modeldir.js';
+import type { TensorToWrite } from './safetensors.js';
+import type { ClipTokenizer } from './tokenizer.js';
+import { findTokenizer } from './tokenizer-files.js';
+import { openWeights } from './weights.js';
+
+export interface CreateModelOptions {
+  /** Destination directory (already resolved: `models/<name>` or a path). */
+  dir: string;
+  from?: string;
+  arch?: keyof typeof NAMED_ARCHS;
+  seed?: number;
+  half?: boolean;
+  scheduler?: SchedulerName;
+  useEma?: boolean;
+  tokenizer?: string;
+  force?: boolean;
+  /** Called as bytes of tensor data are produced (for progress). */
+  onBytes?: (bytes: number, total: number) => void;
+  /** Called before the (possibly long) hash of a source file. */
+  onPhase?: (phase: 'hashing' | 'writing') => void;
+}
+
+export interface CreateModelResult {
+  dir: string;
+  model: ModelJson;
+  bytes: number;
+  warnings: string[];
+  hashes?: FileHashes;
+}
+
+function componentTensors(arch: ModelArch, produce: (key: string) => TensorToWrite): Record<Component, TensorToWrite[]> {
+  const out = { unet: [], vae: [], text_encoder: [] } as Record<Component, TensorToWrite[]>;
+  for (const spec of expectedTensors(arch)) out[spec.component].push(produce(spec.key));
+  return out;
+}
+
+function totalBytes(tensors: Record<Component, TensorToWrite[]>): number {
+  let n = 0;
+  for (const c of COMPONENTS) for (const t of tensors[c]) n += t.shape.reduce((a, b) => a * b, 1) * (t.dtype === 'F16' ? 2 : t.dtype === 'I64' ? 8 : 4);
+  return n;
+}
+
+export async function createModel(opts: CreateModelOptions): Promise<CreateModelResult> {
+  if (!!opts.from === !!opts.arch) throw new UsageError('give exactly one of --from <checkpoint> or --arch tiny|sd15');
+  if (opts.arch && opts.useEma) throw new UsageError('--use-ema needs --from (a random model has no EMA weights)');
+  if (opts.arch && !(opts.arch in NAMED_ARCHS)) throw new UsageError(`unknown --arch ${opts.arch} (choose ${Object.keys(NAMED_ARCHS).join(' or ')})`);
+  const dir = resolve(opts.dir);
+  const floatType = opts.half ? 'F16' : 'F32';
+  const warnings: string[] = [];
+  let produced = 0;
+  let total = 0;
+  const count = (n: number) => {
+    produced += n;
+    opts.onBytes?.(produced, total);
+  };
+
+  if (opts.arch) {
+    const arch = NAMED_ARCHS[opts.arch];
+    const seed = opts.seed ?? 0;
+    const tensors = componentTensors(arch, (key) => {
+      const spec = expectedTensors(arch).find((s) => s.key === key)!;
+      const dtype = spec.dtype === 'I64' ? 'I64' : floatType;
+      return {
+        key,
+        dtype,
+        shape: spec.shape,
+        data: () => {
+          const bytes = dtype === 'F16' ? fromFloat32(initTensorF32(spec, seed), 'F16') : initTensorBytes(spec, seed);
+          count(bytes.byteLength);
+          return bytes;
+        },
+      };
+    });
+    total = totalBytes(tensors);
+    const lookup = await findTokenizer(arch, { explicit: opts.tokenizer });
+    if (!lookup.tokenizer) warnings.push(`model created without a tokenizer: ${lookup.problem}`);
+    const source: ModelSourceInfo = { kind: 'random', arch: opts.arch, seed };
+    opts.onPhase?.('writing');
+    const model = await write(dir, arch, source, tensors, lookup.tokenizer, opts, floatType);
+    return { dir, model, bytes: total, warnings };
+  }
+
+  const from = resolve(opts.from!);
+  const w = await openWeights(from, { useEma: opts.useEma, tokenizer: opts.tokenizer });
+  try {
+    let hashes: FileHashes | undefined;
+    if (statSync(from).isFile()) {
+      opts.onPhase?.('hashing');
+      hashes = await hashFile(from);
+    }
+    warnings.push(...w.notes);
+    if (!w.tokenizer) warnings.push(`model created without a tokenizer: ${w.tokenizerProblem}`);
+    if (w.ema.available && !opts.useEma) warnings.push('the source also has EMA weights (model_ema.*); pass --use-ema to take those instead');
+    const tensors = componentTensors(w.arch, (key) => {
+      const t = w.tensors.get(key)!;
+      const dtype = isFloatDType(t.dtype) ? floatType : t.dtype;
+      return {
+        key,
+        dtype,
+        shape: t.shape,
+        data: async () => {
+          const raw = await w.readRaw(key);
+          const bytes = dtype === t.dtype ? raw : convertFloatBytes(raw, t.dtype, dtype as 'F32' | 'F16');
+          count(bytes.byteLength);
+          return bytes;
+        },
+      };
+    });
+    total = totalBytes(tensors);
+    const source: ModelSourceInfo = {
+      kind: 'file',
+      path: from,
+      format: w.format,
+      ...(hashes ? { sha256: hashes.sha256, a1111_hash: hashes.a1111, a1111_legacy_hash: hashes.a1111Legacy } : {}),
+      used_ema: !!opts.useEma,
+    };
+    opts.onPhase?.('writing');
+    const model = await write(dir, w.arch, source, tensors, w.tokenizer, opts, floatType);
+    return { dir, model, bytes: total, warnings, hashes };
+  } finally {
+    await w.close();
+  }
+}
+
+function write(
+  dir: string,
+  arch: ModelArch,
+  source: ModelSourceInfo,
+  tensors: Record<Component, TensorToWrite[]>,
+  tokenizer: ClipTokenizer | null,
+  opts: CreateModelOptions,
+  dtype: 'F32' | 'F16',
+): Promise<ModelJson> {
+  const name = dir.split(/[\\/]/).filter(Boolean).pop() ?? 'model';
+  return writeModelDir(
+    dir,
+    { json: { name, arch, dtype, source, scheduler: opts.scheduler ?? 'ddim', prediction_type: 'epsilon' }, tensors, tokenizer },
+    { force: opts.force },
+  );
+}
