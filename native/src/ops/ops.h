@@ -1,6 +1,7 @@
 // Every op family of the core.
 #pragma once
 #include "ops/activation.h"
+#include "ops/attention.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"

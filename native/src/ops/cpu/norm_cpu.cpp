@@ -6,11 +6,10 @@
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "ops/cpu/vec_math.h"
+#include "ops/cpu/vec_kernels.h"
 #include "ops/norm.h"
 
 namespace dbt::ops::cpu {
-using dbt::cpu::sigmoid_approx;
 namespace {
 
 constexpr int kLanes = 16;
@@ -71,13 +70,7 @@ void group_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
         const float scale = rs * Ga[c], shift = Be[c] - m * scale;
         const float* xr = X + base + cc * S;
         float* yr = Y + base + cc * S;
-        if (p.silu)
-          for (int64_t i = 0; i < S; i++) {
-            float z = xr[i] * scale + shift;
-            yr[i] = z * sigmoid_approx(z);
-          }
-        else
-          for (int64_t i = 0; i < S; i++) yr[i] = xr[i] * scale + shift;
+        dbt::cpu::vscale_shift(xr, yr, S, scale, shift, p.silu);
       }
     }
   });
@@ -108,10 +101,7 @@ void group_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& bet
         const float* dr = DY + base + cc * S;
         if (p.silu) {
           const float scale = rs * Ga[c], shift = Be[c] - m * scale;
-          for (int64_t i = 0; i < S; i++) {
-            float z = xr[i] * scale + shift, s = sigmoid_approx(z);
-            dz[size_t(i)] = dr[i] * s * (1.0f + z * (1.0f - s));
-          }
+          dbt::cpu::vscale_shift_silu_grad(xr, dr, dz.data(), S, scale, shift);
           dr = dz.data();
         }
         float a_dz[kLanes] = {}, a_dzx[kLanes] = {};
@@ -145,10 +135,7 @@ void group_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& bet
         const float* dr = DY + base + cc * S;
         if (p.silu) {  // recompute dz for this channel
           const float scale = rs * Ga[c], shift = Be[c] - m * scale;
-          for (int64_t i = 0; i < S; i++) {
-            float z = xr[i] * scale + shift, s = sigmoid_approx(z);
-            dz[size_t(i)] = dr[i] * s * (1.0f + z * (1.0f - s));
-          }
+          dbt::cpu::vscale_shift_silu_grad(xr, dr, dz.data(), S, scale, shift);
           dr = dz.data();
         }
         float* o = DX + base + cc * S;

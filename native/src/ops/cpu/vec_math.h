@@ -39,6 +39,36 @@ inline float erf_approx(float x) {
   return x < 0.0f ? -y : y;
 }
 
+// Row helpers with 16 independent lanes so the compiler vectorises them; the lane order is fixed, so
+// results are deterministic.
+inline float row_max(const float* x, int64_t n) {
+  float lane[16];
+  for (int j = 0; j < 16; j++) lane[j] = -__builtin_inff();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; j++) lane[j] = lane[j] > x[i + j] ? lane[j] : x[i + j];
+  float m = -__builtin_inff();
+  for (; i < n; i++) m = m > x[i] ? m : x[i];
+  for (int j = 0; j < 16; j++) m = m > lane[j] ? m : lane[j];
+  return m;
+}
+
+inline float row_sum(const float* x, int64_t n) {
+  float lane[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; j++) lane[j] += x[i + j];
+  float s = 0.0f;
+  for (; i < n; i++) s += x[i];
+  for (int j = 0; j < 16; j++) s += lane[j];
+  return s;
+}
+
+// x[i] = exp(x[i] - shift)
+inline void exp_shifted(float* x, int64_t n, float shift) {
+  for (int64_t i = 0; i < n; i++) x[i] = exp_approx(x[i] - shift);
+}
+
 inline float tanh_approx(float x) { return 2.0f * sigmoid_approx(2.0f * x) - 1.0f; }
 
 }  // namespace dbt::cpu

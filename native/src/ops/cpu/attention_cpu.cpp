@@ -1,0 +1,134 @@
+// Attention, fast CPU version. Work is cut into chunks of kQChunk queries of one (batch, head); a chunk's
+// scores [kQChunk, Nk] live in a per-thread buffer, so memory is O(chunk * Nk), never Nk * Nq.
+// Forward: S = scale Q_c K^T, row softmax (lse kept), O_c = P V — tasks are (b, h, chunk).
+// Backward: per (b, h) the chunks run in order (dK, dV of that head accumulate deterministically):
+//   P = exp(S - lse), dV += P^T dO_c, dP = dO_c V^T, dS = P (dP - rowdot(dO_c, O_c)),
+//   dQ_c = scale dS K, dK += scale dS^T Q_c.
+#include <algorithm>
+#include <cmath>
+
+#include "core/thread_pool.h"
+#include "ops/attention.h"
+#include "ops/cpu/sgemm.h"
+#include "ops/cpu/vec_kernels.h"
+
+namespace dbt::ops::cpu {
+using dbt::cpu::vexp_shifted;
+using dbt::cpu::vrow_dot;
+using dbt::cpu::vrow_max;
+using dbt::cpu::vrow_sum;
+using dbt::cpu::sgemm;
+
+namespace {
+
+constexpr int64_t kQChunk = 64;
+
+struct Geo {
+  int64_t B, Nq, Nk, H, D, Dv;
+  float scale;
+  Geo(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p)
+      : B(q.dim(0)), Nq(q.dim(1)), Nk(k.dim(1)), H(p.heads), D(q.dim(2) / p.heads), Dv(v.dim(2) / p.heads),
+        scale(p.scale != 0.0f ? p.scale : float(1.0 / std::sqrt(double(q.dim(2) / p.heads)))) {}
+};
+
+// Scratch for one task range: [2, kQChunk * Nk] from the core allocator (counted in its statistics).
+Tensor scratch(int64_t Nk) { return Tensor::empty(Shape{2, kQChunk * Nk}); }
+
+// Masks scores of keys after the query (causal) to -inf; rows are queries i0 .. i0+rows-1.
+void apply_causal(float* S, int64_t rows, int64_t Nk, int64_t i0) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = i0 + r + 1; j < Nk; j++) S[r * Nk + j] = -INFINITY;
+}
+
+}  // namespace
+
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p, Tensor& out,
+                       Tensor* lse) {
+  const Geo g(q, k, v, p);
+  const float* Q = q.data<float>();
+  const float* K = k.data<float>();
+  const float* V = v.data<float>();
+  float* O = out.data<float>();
+  float* L = lse ? lse->data<float>() : nullptr;
+  const int64_t chunks = (g.Nq + kQChunk - 1) / kQChunk;
+  const int64_t ldq = g.H * g.D, ldv = g.H * g.Dv;
+  parallel_for(g.B * g.H * chunks, 1, [&](int64_t t0, int64_t t1) {
+    Tensor buf = scratch(g.Nk);
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t b = t / (g.H * chunks), h = (t / chunks) % g.H, c = t % chunks;
+      const int64_t i0 = c * kQChunk, rows = std::min(kQChunk, g.Nq - i0);
+      float* S = buf.data<float>();
+      const float* Qc = Q + (b * g.Nq + i0) * ldq + h * g.D;
+      const float* Kh = K + b * g.Nk * ldq + h * g.D;
+      const float* Vh = V + b * g.Nk * ldv + h * g.Dv;
+      sgemm(false, true, rows, g.Nk, g.D, g.scale, Qc, ldq, Kh, ldq, 0.0f, S, g.Nk);
+      if (p.causal) apply_causal(S, rows, g.Nk, i0);
+      for (int64_t r = 0; r < rows; r++) {
+        float* s = S + r * g.Nk;
+        const float m = vrow_max(s, g.Nk);  // finite: key 0 is never masked
+        vexp_shifted(s, g.Nk, m);
+        const float sum = vrow_sum(s, g.Nk);
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j < g.Nk; j++) s[j] *= inv;
+        if (L) L[(b * g.H + h) * g.Nq + i0 + r] = m + std::log(sum);
+      }
+      sgemm(false, false, rows, g.Dv, g.Nk, 1.0f, S, g.Nk, Vh, ldv, 0.0f, O + (b * g.Nq + i0) * ldv + h * g.Dv, ldv);
+    }
+  });
+}
+
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                        const Tensor& dout, const AttentionParams& p, Tensor* dq, Tensor* dk, Tensor* dv) {
+  const Geo g(q, k, v, p);
+  const float* Q = q.data<float>();
+  const float* K = k.data<float>();
+  const float* V = v.data<float>();
+  const float* O = out.data<float>();
+  const float* L = lse.data<float>();
+  const float* DO = dout.data<float>();
+  float* DQ = dq ? dq->data<float>() : nullptr;
+  float* DK = dk ? dk->data<float>() : nullptr;
+  float* DV = dv ? dv->data<float>() : nullptr;
+  const int64_t ldq = g.H * g.D, ldv = g.H * g.Dv;
+  parallel_for(g.B * g.H, 1, [&](int64_t t0, int64_t t1) {
+    Tensor buf = scratch(g.Nk);
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t b = t / g.H, h = t % g.H;
+      const float* Kh = K + b * g.Nk * ldq + h * g.D;
+      const float* Vh = V + b * g.Nk * ldv + h * g.Dv;
+      float* DKh = DK ? DK + b * g.Nk * ldq + h * g.D : nullptr;
+      float* DVh = DV ? DV + b * g.Nk * ldv + h * g.Dv : nullptr;
+      for (int64_t j = 0; j < g.Nk; j++) {
+        if (DKh) std::fill(DKh + j * ldq, DKh + j * ldq + g.D, 0.0f);
+        if (DVh) std::fill(DVh + j * ldv, DVh + j * ldv + g.Dv, 0.0f);
+      }
+      for (int64_t i0 = 0; i0 < g.Nq; i0 += kQChunk) {
+        const int64_t rows = std::min(kQChunk, g.Nq - i0);
+        float* S = buf.data<float>();
+        float* dP = S + kQChunk * g.Nk;
+        const float* Qc = Q + (b * g.Nq + i0) * ldq + h * g.D;
+        const float* Oc = O + (b * g.Nq + i0) * ldv + h * g.Dv;
+        const float* DOc = DO + (b * g.Nq + i0) * ldv + h * g.Dv;
+        const float* Lc = L + (b * g.H + h) * g.Nq + i0;
+        sgemm(false, true, rows, g.Nk, g.D, g.scale, Qc, ldq, Kh, ldq, 0.0f, S, g.Nk);
+        if (p.causal) apply_causal(S, rows, g.Nk, i0);
+        for (int64_t r = 0; r < rows; r++) {
+          vexp_shifted(S + r * g.Nk, g.Nk, Lc[r]);
+        }
+        if (DVh) sgemm(true, false, g.Nk, g.Dv, rows, 1.0f, S, g.Nk, DOc, ldv, 1.0f, DVh, ldv);
+        if (!DQ && !DKh) continue;
+        sgemm(false, true, rows, g.Nk, g.Dv, 1.0f, DOc, ldv, Vh, ldv, 0.0f, dP, g.Nk);
+        for (int64_t r = 0; r < rows; r++) {
+          const float di = vrow_dot(DOc + r * ldv, Oc + r * ldv, g.Dv);
+          float* dp = dP + r * g.Nk;
+          const float* s = S + r * g.Nk;
+          for (int64_t j = 0; j < g.Nk; j++) dp[j] = s[j] * (dp[j] - di);
+        }
+        if (DQ) sgemm(false, false, rows, g.D, g.Nk, g.scale, dP, g.Nk, Kh, ldq, 0.0f, DQ + (b * g.Nq + i0) * ldq + h * g.D, ldq);
+        if (DKh) sgemm(true, false, g.Nk, g.D, rows, g.scale, dP, g.Nk, Qc, ldq, 1.0f, DKh, ldq);
+      }
+    }
+  });
+}
+
+}  // namespace dbt::ops::cpu
