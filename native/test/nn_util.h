@@ -1,0 +1,34 @@
+// Shared helpers of the nn module tests: random parameters, finite-difference checks of a module's
+// backward (full for small tensors, directional for whole networks).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "nn/param.h"
+
+namespace dbt::test {
+
+// Every parameter uniform in [-a, a) with a = sqrt(3 / fan_in) (norm gains 1 ± 0.2, biases ± 0.2).
+void randomize_params(nn::ParamSet& ps, uint64_t seed);
+
+struct GradInput {
+  std::string name;
+  Tensor* value;     // f64, perturbed by the finite differences
+  Tensor* analytic;  // gradient the backward produced
+};
+
+// Runs fwd(save=true) then bwd(r) with a random r, then compares every parameter gradient and every
+// input's gradient to central finite differences of loss = <fwd(save=false), r>. Full: every element.
+void check_grads_full(const std::string& what, const std::function<Tensor(bool)>& fwd,
+                      const std::function<void(const Tensor&)>& bwd, nn::ParamSet& ps,
+                      const std::vector<GradInput>& inputs, double rtol = 1e-6);
+
+// Same, but one random direction per parameter tensor (and per input): (L(θ+hv) − L(θ−hv)) / 2h vs <g, v>.
+// `every`: check every k-th parameter tensor (plus one direction over all parameters at once).
+void check_grads_directional(const std::string& what, const std::function<Tensor(bool)>& fwd,
+                             const std::function<void(const Tensor&)>& bwd, nn::ParamSet& ps,
+                             const std::vector<GradInput>& inputs, int every = 1, double rtol = 1e-6);
+
+}  // namespace dbt::test

@@ -1,0 +1,215 @@
+/**
+ * `openModel`: the SD1.x networks of a model as a library object. Accepts whatever openWeights reads —
+ * a `dbt create` model directory, a run checkpoint directory, a single .safetensors / .ckpt file (or a
+ * diffusers folder) — loads the three networks in f32 on the CPU (f16/bf16 files are converted) and runs
+ * them. Only `tokenize` needs a tokenizer.
+ */
+import { DbtError, UsageError } from '../errors.js';
+import { tensor as coreTensor, type Tensor as CoreTensor } from '../core/index.js';
+import type { ModelArch } from '../model/arch.js';
+import { CONTEXT_LENGTH, type ClipTokenizer } from '../model/tokenizer.js';
+import { openWeights, type WeightSource } from '../model/weights.js';
+import { NativeNet, type NetKind } from './native.js';
+
+/** A host tensor: row-major data, NCHW for images. */
+export interface Tensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface OpenModelOptions {
+  /** Where the networks run. This build runs them on the CPU. */
+  device?: 'cpu';
+  /** Use the EMA copy of the UNet weights (`model_ema.*`); an error when the file has none. */
+  useEma?: boolean;
+  /** Tokenizer file or folder (openai .txt.gz, or a folder with vocab.json + merges.txt). */
+  tokenizer?: string;
+}
+
+export interface Model {
+  /** The detected architecture. */
+  readonly config: ModelArch;
+  /** Where the weights came from. */
+  readonly source: { path: string; format: WeightSource['format'] };
+  /** CLIP token ids, [n, 77]: start token, prompt, end token, padded with the end token. */
+  tokenize(prompts: string[]): Int32Array;
+  /** Text-encoder hidden states [n, S, context_dim] for ids [n, S] (S = 77 from tokenize). clipSkip: 1 = last layer. */
+  encodeText(ids: Int32Array, opts?: { clipSkip?: number }): Promise<Tensor>;
+  /** Predicted noise for latents x [n, 4, h, w] at timesteps t [n] with text context [n, L, context_dim]. */
+  unet(x: Tensor, t: Float32Array, context: Tensor): Promise<Tensor>;
+  /** Posterior moments of images in [-1, 1] [n, 3, H, W]: unscaled mean and logvar (clamped to [-30, 20]). */
+  vaeEncode(img: Tensor): Promise<{ mean: Tensor; logvar: Tensor }>;
+  /** Image in [-1, 1] (not clamped) from an unscaled latent. */
+  vaeDecode(z: Tensor): Promise<Tensor>;
+  /** Frees the weights. The model cannot be used afterwards. */
+  dispose(): void;
+}
+
+const STORE_DTYPES: Record<string, 'f32' | 'f16' | 'bf16' | 'f64'> = { F32: 'f32', F16: 'f16', BF16: 'bf16', F64: 'f64' };
+
+function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Loads every parameter of `net` from `src` by LDM key (f16/bf16/f64 converted to f32 in the core). */
+export async function loadNetWeights(net: NativeNet, src: WeightSource): Promise<void> {
+  for (const { key, shape } of net.paramSpecs()) {
+    const info = src.tensors.get(key);
+    if (!info) throw new DbtError(`${src.path}: no tensor ${key}`);
+    const dt = STORE_DTYPES[info.dtype];
+    let t: CoreTensor;
+    if (dt === undefined) {
+      t = coreTensor(await src.readF32(key), shape);
+    } else {
+      const raw = await src.readRaw(key);
+      const bytes = raw.byteOffset % 8 === 0 ? raw : raw.slice();
+      const n = numel(shape);
+      const arr =
+        dt === 'f32' ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
+        : dt === 'f64' ? new Float64Array(bytes.buffer, bytes.byteOffset, n)
+        : new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+      t = coreTensor(arr, shape, { dtype: dt });
+    }
+    try {
+      net.setParam(key, t);
+    } finally {
+      t.dispose();
+    }
+  }
+}
+
+function checkTensor(what: string, t: Tensor, rank: number): void {
+  if (!(t.data instanceof Float32Array)) throw new UsageError(`${what}: data must be a Float32Array`);
+  if (t.shape.length !== rank || numel(t.shape) !== t.data.length)
+    throw new UsageError(`${what}: shape [${t.shape.join(', ')}] does not describe ${t.data.length} values as a rank-${rank} tensor`);
+}
+
+function toHost(t: CoreTensor): Tensor {
+  try {
+    return { data: t.read() as Float32Array, shape: t.shape };
+  } finally {
+    t.dispose();
+  }
+}
+
+class SdModel implements Model {
+  private nets: Partial<Record<NetKind, NativeNet>>;
+  private disposed = false;
+
+  constructor(
+    readonly config: ModelArch,
+    readonly source: { path: string; format: WeightSource['format'] },
+    nets: Record<NetKind, NativeNet>,
+    private readonly tokenizer: ClipTokenizer | null,
+    private readonly tokenizerProblem: string | undefined,
+  ) {
+    this.nets = nets;
+  }
+
+  private net(kind: NetKind): NativeNet {
+    const n = this.nets[kind];
+    if (this.disposed || !n) throw new UsageError('this model was disposed; open it again to use it');
+    return n;
+  }
+
+  tokenize(prompts: string[]): Int32Array {
+    if (!this.tokenizer) throw new DbtError(this.tokenizerProblem ?? 'no CLIP tokenizer was found for this model');
+    return this.tokenizer.tokenizeBatch(prompts, CONTEXT_LENGTH);
+  }
+
+  async encodeText(ids: Int32Array, opts: { clipSkip?: number } = {}): Promise<Tensor> {
+    const net = this.net('text');
+    if (!(ids instanceof Int32Array) || ids.length === 0 || ids.length % CONTEXT_LENGTH !== 0)
+      throw new UsageError(`encodeText: ids must be an Int32Array of n × ${CONTEXT_LENGTH} token ids (from tokenize), got ${ids?.length} values`);
+    const clipSkip = opts.clipSkip ?? 1;
+    if (!Number.isInteger(clipSkip) || clipSkip < 1 || clipSkip > this.config.text.num_layers)
+      throw new UsageError(`clipSkip must be an integer from 1 to ${this.config.text.num_layers}, got ${clipSkip}`);
+    const t = coreTensor(ids, [ids.length / CONTEXT_LENGTH, CONTEXT_LENGTH]);
+    try {
+      return toHost(net.textForward(t, clipSkip, false));
+    } finally {
+      t.dispose();
+    }
+  }
+
+  async unet(x: Tensor, t: Float32Array, context: Tensor): Promise<Tensor> {
+    const net = this.net('unet');
+    checkTensor('unet: x', x, 4);
+    checkTensor('unet: context', context, 3);
+    if (!(t instanceof Float32Array) || t.length !== x.shape[0]) throw new UsageError(`unet: t must be a Float32Array of ${x.shape[0]} timesteps`);
+    const xs = coreTensor(x.data, x.shape);
+    const ts = coreTensor(t, [t.length]);
+    const cs = coreTensor(context.data, context.shape);
+    try {
+      return toHost(net.unetForward(xs, ts, cs, false));
+    } finally {
+      xs.dispose();
+      ts.dispose();
+      cs.dispose();
+    }
+  }
+
+  async vaeEncode(img: Tensor): Promise<{ mean: Tensor; logvar: Tensor }> {
+    const net = this.net('vae');
+    checkTensor('vaeEncode: img', img, 4);
+    const x = coreTensor(img.data, img.shape);
+    try {
+      const { mean, logvar } = net.vaeEncode(x);
+      return { mean: toHost(mean), logvar: toHost(logvar) };
+    } finally {
+      x.dispose();
+    }
+  }
+
+  async vaeDecode(z: Tensor): Promise<Tensor> {
+    const net = this.net('vae');
+    checkTensor('vaeDecode: z', z, 4);
+    const x = coreTensor(z.data, z.shape);
+    try {
+      return toHost(net.vaeDecode(x));
+    } finally {
+      x.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const n of Object.values(this.nets)) n?.dispose();
+    this.nets = {};
+    this.disposed = true;
+  }
+}
+
+/** The three networks of `arch`, weights zero until loaded. */
+export function createNets(arch: ModelArch, dtype: 'f32' | 'f64' = 'f32'): Record<NetKind, NativeNet> {
+  const unet = new NativeNet('unet', arch.unet, dtype);
+  try {
+    const text = new NativeNet('text', arch.text, dtype);
+    try {
+      return { unet, text, vae: new NativeNet('vae', arch.vae, dtype) };
+    } catch (e) {
+      text.dispose();
+      throw e;
+    }
+  } catch (e) {
+    unet.dispose();
+    throw e;
+  }
+}
+
+export async function openModel(path: string, opts: OpenModelOptions = {}): Promise<Model> {
+  const device = opts.device ?? 'cpu';
+  if (device !== 'cpu') throw new UsageError(`device '${String(device)}' is not available in this build (only 'cpu')`);
+  const src = await openWeights(path, { useEma: opts.useEma, tokenizer: opts.tokenizer });
+  try {
+    const nets = createNets(src.arch);
+    try {
+      for (const n of Object.values(nets)) await loadNetWeights(n, src);
+    } catch (e) {
+      for (const n of Object.values(nets)) n.dispose();
+      throw e;
+    }
+    return new SdModel(src.arch, { path: src.path, format: src.format }, nets, src.tokenizer, src.tokenizerProblem);
+  } finally {
+    await src.close();
+  }
+}
