@@ -3,7 +3,7 @@
 // Run by `npm install` (install script) and `npm run build`. No network: node-gyp builds against the
 // headers of the running Node (npm's nodedir setting or node-gyp's cache).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,5 +44,14 @@ function nodedirArgs() {
 }
 
 run('make', ['-C', 'native', `-j${jobs}`, 'lib']);
-if (!existsSync(join(root, 'build', 'Makefile'))) run(gyp[0], [...gyp[1], 'configure', ...nodedirArgs()]);
+// binding.gyp lists native/src/api/*.cpp when configured: configure again when a source is new to it.
+function configured() {
+  const mk = join(root, 'build', 'dbt_native.target.mk');
+  if (!existsSync(join(root, 'build', 'Makefile')) || !existsSync(mk)) return false;
+  const text = readFileSync(mk, 'utf8');
+  return readdirSync(join(root, 'native', 'src', 'api'))
+    .filter((f) => f.endsWith('.cpp'))
+    .every((f) => text.includes(f.slice(0, -4)));
+}
+if (!configured()) run(gyp[0], [...gyp[1], 'configure', ...nodedirArgs()]);
 run(gyp[0], [...gyp[1], 'build', '-j', jobs]);
