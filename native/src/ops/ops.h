@@ -8,5 +8,6 @@
 #include "ops/gemm.h"
 #include "ops/loss.h"
 #include "ops/norm.h"
+#include "ops/optim.h"
 #include "ops/shape_ops.h"
 #include "ops/tensor_ops.h"
