@@ -12,11 +12,17 @@ export class DbtError extends Error {
   readonly exitCode: number;
   /** Extra lines printed under the message (hints, per-item details). */
   readonly details: string[];
-  constructor(message: string, opts: { exitCode?: number; details?: string[]; cause?: unknown } = {}) {
+  /**
+   * The command already printed its JSON result (e.g. a report saying some inputs failed); with --json the
+   * error must not add a second JSON document to stdout. The message still goes to stderr.
+   */
+  readonly resultPrinted: boolean;
+  constructor(message: string, opts: { exitCode?: number; details?: string[]; cause?: unknown; resultPrinted?: boolean } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.exitCode = opts.exitCode ?? EXIT_RUNTIME;
     this.details = opts.details ?? [];
+    this.resultPrinted = opts.resultPrinted ?? false;
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as registerConfig } from './config.js';
+import { register as registerPrep } from './prep.js';
 
 /**
  * Every CLI command module exports a `register(program)` that declares its flags and
@@ -7,4 +8,4 @@ import { register as registerConfig } from './config.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerConfig];
+export const commands: RegisterCommand[] = [registerPrep, registerConfig];

@@ -45,7 +45,7 @@ export function reportError(err: unknown, streams: OutputStreams = defaultStream
   if (isDbtError(err)) {
     const e = err as DbtError;
     const issues = e instanceof ConfigError ? { issues: e.issues } : {};
-    if (json) streams.stdout.write(`${JSON.stringify({ ok: false, error: e.name, message: e.message, details: e.details, ...issues })}\n`);
+    if (json && !e.resultPrinted) streams.stdout.write(`${JSON.stringify({ ok: false, error: e.name, message: e.message, details: e.details, ...issues })}\n`);
     streams.stderr.write(`${red('error:')} ${e.message}\n`);
     for (const d of e.details) streams.stderr.write(`  ${d}\n`);
     if (process.env.DBT_DEBUG && e.stack) streams.stderr.write(`${e.stack}\n`);
