@@ -170,7 +170,8 @@ export function thresholdMask(mask: Mask, threshold: number): Mask {
 
 /** The mask over `frame.crop`, resized to the frame's target size, optionally feathered. */
 async function maskForFrame(mask: Mask, width: number, height: number, frame: Frame, feather: number): Promise<Uint8Array> {
-  const raw = (d: Uint8Array, w: number, h: number) => sharp(d, { raw: { width: w, height: h, channels: 1 } });
+  // toColourspace('b-w') keeps one band: sharp would otherwise write a one-band image out as sRGB.
+  const raw = (d: Uint8Array, w: number, h: number) => sharp(d, { raw: { width: w, height: h, channels: 1 } }).toColourspace('b-w');
   let s: Sharp;
   const { width: tw, height: th } = frame.target;
   if (isWhole(frame.crop, width, height)) {

@@ -96,12 +96,17 @@ export async function readManifest(dir: string): Promise<{ manifest: Manifest | 
   }
 }
 
-/** Written to a temporary name and renamed, so a crash leaves the previous manifest. */
+/**
+ * Written to a temporary name and renamed, so a crash leaves the previous manifest. Not rewritten when
+ * nothing changed (a run that skipped everything leaves the output folder exactly as it was).
+ */
 export async function writeManifest(dir: string, m: Manifest): Promise<string> {
   const path = join(dir, MANIFEST_NAME);
   const tmp = join(dir, `.dbt-tmp-${process.pid}-${MANIFEST_NAME}`);
   m.images.sort((a, b) => (a.output < b.output ? -1 : a.output > b.output ? 1 : 0));
-  await writeFile(tmp, `${JSON.stringify(m, null, 2)}\n`);
+  const text = `${JSON.stringify(m, null, 2)}\n`;
+  if ((await readFile(path, 'utf8').catch(() => null)) === text) return path;
+  await writeFile(tmp, text);
   try {
     await rename(tmp, path);
   } catch (err) {
