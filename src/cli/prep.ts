@@ -1,9 +1,10 @@
 import { Command, Option } from 'commander';
-import cliProgress from 'cli-progress';
-import { DbtError, UsageError } from '../errors.js';
-import { formatPrepReport, parseColour, prepImages, PREP_DEFAULTS, defaultConcurrency, type PrepOptions, type PrepReport } from '../prep/index.js';
+import { loadRunSpec } from '../config/index.js';
+import { DbtError, formatConfigIssue, UsageError } from '../errors.js';
+import { formatPrepReport, parseColour, prepImages, prepJobsFromSpec, PREP_DEFAULTS, defaultConcurrency, type PrepOptions, type PrepReport } from '../prep/index.js';
 import { createOutput, type Output } from './output.js';
-import type { GlobalOptions } from './program.js';
+import { globalOptions, setOption } from './options.js';
+import { createProgress, type Progress } from './progress.js';
 
 /** The flags as commander hands them over (strings, parsed and checked by `prepOptionsFromFlags`). */
 export interface PrepFlags {
@@ -24,6 +25,40 @@ export interface PrepFlags {
   force?: boolean;
   minSubjectFraction?: string;
   concurrency?: string;
+  set?: string[];
+}
+
+/** What `dbt prep …` asks for: prepare folders given as flags, or the concepts of a run spec. */
+export type PrepRequest =
+  | { kind: 'flags'; options: PrepOptions }
+  | { kind: 'spec'; file: string; sets: string[]; concurrency: number };
+
+const SPEC_FILE = /\.ya?ml$/i;
+/** Flags that still apply with a run spec (the rest are the spec's `prep` section: use --set). */
+const SPEC_FLAGS = new Set(['set', 'concurrency']);
+
+function kebab(attribute: string): string {
+  return `--${attribute.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * argv → request (pure; tested as a table). `explicit` lists the flags the user typed (commander
+ * attribute names), so that defaults are not mistaken for flags given next to a run spec.
+ */
+export function prepRequestFromArgs(inputs: string[], f: PrepFlags, explicit: string[]): PrepRequest {
+  const specs = inputs.filter((i) => SPEC_FILE.test(i));
+  if (specs.length) {
+    if (inputs.length > 1) throw new UsageError(`a run spec (${specs[0]}) is given alone: dbt prep ${specs[0]} [--set prep.<key>=<value> …]`);
+    const misplaced = explicit.filter((k) => !SPEC_FLAGS.has(k)).map(kebab);
+    if (misplaced.length) {
+      throw new UsageError(`${misplaced.join(', ')}: with a run spec, prep options come from its prep section`, {
+        details: ['change them in the spec or with --set, e.g. --set prep.size=768 --set prep.white_bg=true'],
+      });
+    }
+    return { kind: 'spec', file: inputs[0], sets: f.set ?? [], concurrency: number('--concurrency', f.concurrency, 'int') ?? defaultConcurrency() };
+  }
+  if (f.set?.length) throw new UsageError('--set overrides a run spec value: dbt prep run.yaml --set prep.size=768');
+  return { kind: 'flags', options: prepOptionsFromFlags(inputs, f) };
 }
 
 function number(flag: string, text: string | undefined, kind: 'int' | 'float'): number | undefined {
@@ -76,7 +111,7 @@ export function declarePrepCommand(program: Command): Command {
         'filled), its caption <out>/<name>.txt, and <out>/prep.json records what was done. Sources are never ' +
         'modified; re-running skips images whose source and options are unchanged. See docs/prep.md.',
     )
-    .argument('<inputs...>', 'folders of images and/or image files')
+    .argument('<inputs...>', 'folders of images and/or image files; or one run spec (run.yaml), which prepares each concept\'s raw_dir into its instance_dir')
     .option('--out <dir>', 'output folder (required; not an input folder)')
     .option('--size <px>', 'output side in pixels, a multiple of 64', String(PREP_DEFAULTS.size))
     .addOption(new Option('--fit <mode>', 'pad: whole image, padded; crop: centre square; subject: box around the subject, padded').choices(['pad', 'crop', 'subject']).default('pad'))
@@ -92,23 +127,9 @@ export function declarePrepCommand(program: Command): Command {
     .option('-r, --recursive', 'also read sub-folders of input folders')
     .option('--max-pixels <n>', 'refuse sources with more pixels (decompression bombs)', String(PREP_DEFAULTS.maxPixels))
     .option('--force', 'redo every image even if unchanged since the last run')
-    .option('--min-subject-fraction <f>', 'warn when the subject spans less than this fraction of the frame', String(PREP_DEFAULTS.minSubjectFraction))
-    .option('--concurrency <n>', 'images processed at the same time (default: CPU cores)');
-}
-
-function progressHooks(output: Output) {
-  const tty = !output.json && !!process.stderr.isTTY;
-  const bar = tty
-    ? new cliProgress.SingleBar(
-        { format: 'prep [{bar}] {value}/{total} {file}', stream: process.stderr, clearOnComplete: true, hideCursor: true },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  return {
-    onStart: ({ total }: { total: number }) => bar?.start(total, 0, { file: '' }),
-    onImage: (e: { done: number; source: string }) => bar?.update(e.done, { file: e.source }),
-    stop: () => bar?.stop(),
-  };
+    .option('--min-subject-fraction <f>', 'warn when the subject\'s box covers less than this fraction of the frame', String(PREP_DEFAULTS.minSubjectFraction))
+    .option('--concurrency <n>', 'images processed at the same time (default: CPU cores)')
+    .addOption(setOption());
 }
 
 /** Runs prep with Ctrl-C / SIGTERM wired to an abort: in-flight images finish, nothing partial stays. */
@@ -121,11 +142,16 @@ export async function runPrep(options: PrepOptions, output: Output): Promise<Pre
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = progressHooks(output);
+  let progress: Progress | null = null;
   try {
-    return await prepImages(options, { signal: controller.signal, onStart: progress.onStart, onImage: progress.onImage });
+    return await prepImages(options, {
+      signal: controller.signal,
+      // With --json the report says it all; stderr stays quiet.
+      onStart: ({ total }) => (progress = createProgress({ label: 'prep', total, unit: 'img', mode: output.json ? 'silent' : 'auto' })),
+      onImage: (e) => progress?.update(e.done),
+    });
   } finally {
-    progress.stop();
+    (progress as Progress | null)?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
@@ -141,11 +167,35 @@ export function reportPrep(report: PrepReport, output: Output): void {
   }
 }
 
+/** `dbt prep run.yaml`: every concept with a raw_dir, one after the other; one result for all. */
+async function prepFromSpec(req: Extract<PrepRequest, { kind: 'spec' }>, output: Output): Promise<void> {
+  const loaded = loadRunSpec(req.file, req.sets);
+  for (const w of loaded.warnings) output.warn(formatConfigIssue(w));
+  const { jobs, without } = prepJobsFromSpec(loaded, req.concurrency);
+  const concepts: { concept: number; instance_prompt: string; raw_dir: string; instance_dir: string; report: PrepReport }[] = [];
+  const human: string[] = [];
+  for (const job of jobs) {
+    if (!output.json) output.info(`concept ${job.concept} (${job.instancePrompt}): ${job.options.inputs[0]} → ${job.options.out}`);
+    const report = await runPrep(job.options, output);
+    concepts.push({ concept: job.concept, instance_prompt: job.instancePrompt, raw_dir: job.options.inputs[0], instance_dir: job.options.out, report });
+    human.push(`concept ${job.concept} (${job.instancePrompt}):\n${formatPrepReport(report)}`);
+  }
+  if (without.length) human.push(`concepts without raw_dir (nothing to prepare): ${without.join(', ')}`);
+  const ok = concepts.every((c) => c.report.ok);
+  output.result({ ok, command: 'prep', file: loaded.file, concepts, without_raw_dir: without }, human.join('\n'));
+  if (!ok) {
+    const failed = concepts.reduce((n, c) => n + c.report.failures.length, 0);
+    throw new DbtError(`${failed} source${failed === 1 ? '' : 's'} failed (listed above); the others were prepared`, { resultPrinted: true });
+  }
+}
+
 export function register(program: Command): void {
-  declarePrepCommand(program).action(async (inputs: string[], flags: PrepFlags, cmd: Command) => {
-    const globals = cmd.optsWithGlobals() as GlobalOptions;
-    const output = createOutput(!!globals.json);
-    const options = prepOptionsFromFlags(inputs, flags);
-    reportPrep(await runPrep(options, output), output);
+  const command = declarePrepCommand(program);
+  command.action(async (inputs: string[], flags: PrepFlags, cmd: Command) => {
+    const output = createOutput(globalOptions(cmd).json);
+    const explicit = cmd.options.map((o) => o.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli');
+    const request = prepRequestFromArgs(inputs, flags, explicit);
+    if (request.kind === 'spec') await prepFromSpec(request, output);
+    else reportPrep(await runPrep(request.options, output), output);
   });
 }

@@ -45,8 +45,8 @@ export interface SubjectInfo {
   from: 'alpha' | 'segmentation';
   /** The subject's box in the output square. */
   box: Rect;
-  /** Longer side of `box` over the output side. */
-  span: number;
+  /** Area of `box` over the area of the output square. */
+  fraction: number;
   framing: Framing;
 }
 

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { runSpecSchema, type JsonSchema } from '../config/index.js';
 import { UsageError } from '../errors.js';
 
 export type Rgb = [number, number, number];
@@ -39,24 +40,47 @@ export interface PrepOptions {
   maxPixels: number;
   /** Redo every source even when its hash and options are unchanged. */
   force: boolean;
-  /** Warn when the subject's box spans less than this fraction of the output side. */
+  /** Warn when the subject's box covers less than this fraction of the output square's area. */
   minSubjectFraction: number;
   /** Images processed at the same time. */
   concurrency: number;
 }
 
+const NAMED_COLOURS: Record<string, Rgb> = {
+  white: [255, 255, 255],
+  black: [0, 0, 0],
+  gray: [128, 128, 128],
+  grey: [128, 128, 128],
+  red: [255, 0, 0],
+  green: [0, 128, 0],
+  lime: [0, 255, 0],
+  blue: [0, 0, 255],
+  magenta: [255, 0, 255],
+  cyan: [0, 255, 255],
+  yellow: [255, 255, 0],
+};
+
+/** A default of the run spec's `prep` section: the schema is the one source of truth for both forms. */
+function specDefault<T>(key: string): T {
+  const prep = runSpecSchema.properties?.prep as JsonSchema | undefined;
+  const prop = prep?.properties?.[key] as JsonSchema | undefined;
+  if (!prop || !('default' in prop)) throw new Error(`run-spec schema has no default for prep.${key}`);
+  return prop.default as T;
+}
+
 export const PREP_DEFAULTS = {
-  size: 512,
-  fit: 'pad' as Fit,
-  bg: [255, 255, 255] as Rgb,
-  whiteBg: false,
-  maskFeather: 0,
-  keepAlpha: false,
-  margin: 0.05,
-  recursive: false,
-  maxPixels: 100_000_000,
-  force: false,
-  minSubjectFraction: 0.4,
+  /** `prep.size` follows `resolution`. */
+  size: (runSpecSchema.properties?.resolution as JsonSchema).default as number,
+  fit: specDefault<Fit>('fit'),
+  bg: parseColour(specDefault<string>('bg')),
+  whiteBg: specDefault<boolean>('white_bg'),
+  maskFeather: specDefault<number>('mask_feather'),
+  keepAlpha: specDefault<boolean>('keep_alpha'),
+  margin: specDefault<number>('margin'),
+  recursive: specDefault<boolean>('recursive'),
+  maxPixels: specDefault<number>('max_pixels'),
+  force: specDefault<boolean>('force'),
+  minSubjectFraction: specDefault<number>('min_subject_fraction'),
 };
 
 export function defaultConcurrency(): number {
@@ -100,22 +124,9 @@ export function validatePrepOptions(o: PrepOptions): void {
   if (problems.length) throw new UsageError(`${problems.length} problems with the prep options`, { details: problems });
 }
 
-const NAMED_COLOURS: Record<string, Rgb> = {
-  white: [255, 255, 255],
-  black: [0, 0, 0],
-  gray: [128, 128, 128],
-  grey: [128, 128, 128],
-  red: [255, 0, 0],
-  green: [0, 128, 0],
-  lime: [0, 255, 0],
-  blue: [0, 0, 255],
-  magenta: [255, 0, 255],
-  cyan: [0, 255, 255],
-  yellow: [255, 255, 0],
-};
 
-/** `white`, `#fff`, `#ffffff`, `rgb(255, 255, 255)` or `255,255,255`. */
-export function parseColour(text: string): Rgb {
+/** `white`, `#fff`, `#ffffff`, `rgb(255, 255, 255)` or `255,255,255`. `what` names it in the error. */
+export function parseColour(text: string, what = '--bg'): Rgb {
   const t = text.trim().toLowerCase();
   if (NAMED_COLOURS[t]) return [...NAMED_COLOURS[t]] as Rgb;
   let m = /^#([0-9a-f]{3})$/.exec(t);
@@ -127,7 +138,7 @@ export function parseColour(text: string): Rgb {
     const rgb = [m[1], m[2], m[3]].map(Number) as Rgb;
     if (rgb.every((c) => c <= 255)) return rgb;
   }
-  throw new UsageError(`--bg "${text}": not a colour`, {
+  throw new UsageError(`${what} "${text}": not a colour`, {
     details: [`use a name (${Object.keys(NAMED_COLOURS).join(', ')}), #rrggbb, #rgb or r,g,b with values 0–255`],
   });
 }

@@ -271,7 +271,7 @@ export async function prepImages(options: PrepOptions, hooks: PrepHooks = {}): P
     let subject: SubjectInfo | null = null;
     if (subjectBox && maskFrom) {
       const box = boxInOutput(subjectBox, frame);
-      subject = { from: maskFrom, box, span: Math.max(box.width, box.height) / options.size, framing: classifyFraming(subjectBox, info.height) };
+      subject = { from: maskFrom, box, fraction: (box.width * box.height) / (options.size * options.size), framing: classifyFraming(subjectBox, info.height) };
     }
 
     if (stop.signal.aborted) return { status: 'aborted' };
@@ -316,10 +316,10 @@ export async function prepImages(options: PrepOptions, hooks: PrepHooks = {}): P
 
   function resultOf(e: ManifestEntry, source: string, status: 'processed' | 'skipped'): PrepImageResult {
     const warnings = e.warnings.map((w) => ({ ...w, source }));
-    if (e.subject && e.subject.span < options.minSubjectFraction) {
+    if (e.subject && e.subject.fraction < options.minSubjectFraction) {
       warnings.push({
         code: 'small-subject',
-        message: `the subject spans only ${Math.round(e.subject.span * 100)}% of the frame (--min-subject-fraction ${options.minSubjectFraction})`,
+        message: `the subject's box covers only ${Math.round(e.subject.fraction * 100)}% of the frame (--min-subject-fraction ${options.minSubjectFraction})`,
         source,
       });
     }

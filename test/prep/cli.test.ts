@@ -5,21 +5,29 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { declarePrepCommand, prepOptionsFromFlags, type PrepFlags } from '../../src/cli/prep.js';
+import { declarePrepCommand, prepRequestFromArgs, type PrepFlags, type PrepRequest } from '../../src/cli/prep.js';
 import { defaultConcurrency, type Manifest, type PrepOptions } from '../../src/prep/index.js';
 import { UsageError } from '../../src/errors.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { encodeImage, noiseImage, renderScene, sha256 } from '../helpers/images.js';
 import { colourKeySegModelBytes } from './seg-model.js';
 
-async function parse(argv: string[]): Promise<PrepOptions> {
+/** argv → request the way `register` does it, with the real flag declarations. */
+async function request(argv: string[]): Promise<PrepRequest> {
   const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  let options: PrepOptions | undefined;
-  declarePrepCommand(program).action((inputs: string[], flags: PrepFlags) => {
-    options = prepOptionsFromFlags(inputs, flags);
+  let req: PrepRequest | undefined;
+  declarePrepCommand(program).action((inputs: string[], flags: PrepFlags, cmd: Command) => {
+    const explicit = cmd.options.map((o) => o.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli');
+    req = prepRequestFromArgs(inputs, flags, explicit);
   });
   await program.parseAsync(['node', 'dbt', 'prep', ...argv]);
-  return options!;
+  return req!;
+}
+
+async function parse(argv: string[]): Promise<PrepOptions> {
+  const req = await request(argv);
+  if (req.kind !== 'flags') throw new Error(`expected the flag form, got ${JSON.stringify(req)}`);
+  return req.options;
 }
 
 describe('dbt prep argv → options', () => {
@@ -38,9 +46,9 @@ describe('dbt prep argv → options', () => {
     caption: undefined,
     captionPrefix: undefined,
     recursive: false,
-    maxPixels: 100_000_000,
+    maxPixels: 268_402_689,
     force: false,
-    minSubjectFraction: 0.4,
+    minSubjectFraction: 0.1,
     concurrency: defaultConcurrency(),
   };
   it.each<[string[], Partial<PrepOptions>]>([
@@ -75,10 +83,21 @@ describe('dbt prep argv → options', () => {
     [['raw', '--out', 'x', '--bg', '#12345'], /not a colour/],
     [['raw', '--out', 'x', '--bg', '300,0,0'], /not a colour/],
     [['raw', '--out', 'x', '--mask-threshold', '0.5'], /use them with --white-bg/],
+    [['raw', '--out', 'x', '--set', 'prep.size=768'], /--set overrides a run spec value/],
+    [['run.yaml', 'raw'], /a run spec \(run.yaml\) is given alone/],
+    [['run.yaml', '--size', '768', '--white-bg'], /--size, --white-bg: with a run spec, prep options come from its prep section/],
+    [['run.yml', '--out', 'x'], /--out: with a run spec/],
   ])('%j is a usage error', async (argv, pattern) => {
-    const err = await parse(argv).catch((e: unknown) => e);
+    const err = await request(argv).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).toMatch(pattern);
+  });
+
+  it.each<[string[], PrepRequest]>([
+    [['run.yaml'], { kind: 'spec', file: 'run.yaml', sets: [], concurrency: defaultConcurrency() }],
+    [['specs/Run.YML', '--set', 'prep.size=768', '--set', 'prep.fit=crop', '--concurrency', '1'], { kind: 'spec', file: 'specs/Run.YML', sets: ['prep.size=768', 'prep.fit=crop'], concurrency: 1 }],
+  ])('run spec form %j', async (argv, expected) => {
+    expect(await request(argv)).toEqual(expected);
   });
 
   it('rejects an unknown --fit through commander', async () => {

@@ -113,7 +113,7 @@ describe('segmentation with --white-bg', () => {
     expectBoxNear(bboxWhere(img, isRed), want);
     expectComposite(img, want, RED, WHITE);
     expect(report.images[0].fit).toBe('subject');
-    expect(report.images[0].subject!.span).toBeCloseTo(600 / 720, 1);
+    expect(report.images[0].subject!.fraction).toBeCloseTo((400 * 600) / (720 * 720), 1);
   });
 
   it('crop: centre square, the mask cut out at source resolution', async () => {
@@ -181,14 +181,14 @@ describe('segmentation with --white-bg', () => {
   it('warns when the subject is small in the frame, and when a mask finds no subject', async () => {
     const tiny: Scene = { width: 400, height: 400, background: LIME, subject: { left: 190, top: 150, width: 20, height: 60, colour: RED } };
     const empty: Scene = { width: 200, height: 200, background: LIME };
-    const { report } = await prep({ tiny, empty }, { fit: 'subject', minSubjectFraction: 0.4 });
+    const { report } = await prep({ tiny, empty }, { fit: 'subject', minSubjectFraction: 0.1 });
     const codes = Object.fromEntries(report.images.map((r) => [r.source.split('/').pop(), r.warnings.map((w) => w.code)]));
     expect(codes['empty.png']).toEqual(['no-subject']);
     expect(report.images.find((r) => r.source.endsWith('empty.png'))!.fit).toBe('pad');
     expect(codes['tiny.png']).toEqual([]); // subject framing makes it fill the frame
-    const padded = await prep({ tiny }, { minSubjectFraction: 0.4 });
+    const padded = await prep({ tiny }, { minSubjectFraction: 0.1 });
     expect(padded.report.images[0].warnings.map((w) => w.code)).toEqual(['small-subject']);
-    expect(padded.report.images[0].subject!.span).toBeCloseTo(60 / 400, 1);
+    expect(padded.report.images[0].subject!.fraction).toBeCloseTo((20 * 60) / (400 * 400), 2);
   });
 });
 
