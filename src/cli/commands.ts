@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { register as registerConfig } from './config.js';
 import { register as registerPrep } from './prep.js';
+import { register as registerCreate } from './create.js';
+import { register as registerExport } from './export.js';
+import { register as registerInspect } from './inspect.js';
 
 /**
  * Every CLI command module exports a `register(program)` that declares its flags and
@@ -8,4 +11,4 @@ import { register as registerPrep } from './prep.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPrep, registerConfig];
+export const commands: RegisterCommand[] = [registerPrep, registerCreate, registerConfig, registerInspect, registerExport];

@@ -38,6 +38,8 @@ export interface CreateModelResult {
   model: ModelJson;
   bytes: number;
   warnings: string[];
+  /** What was normalised on the way (old key names, diffusers names, position_ids). */
+  notes: string[];
   hashes?: FileHashes;
 }
 
@@ -90,7 +92,7 @@ export async function createModel(opts: CreateModelOptions): Promise<CreateModel
     const source: ModelSourceInfo = { kind: 'random', arch: opts.arch, seed };
     opts.onPhase?.('writing');
     const model = await write(dir, arch, source, tensors, lookup.tokenizer, opts, floatType);
-    return { dir, model, bytes: total, warnings };
+    return { dir, model, bytes: total, warnings, notes: [] };
   }
 
   const from = resolve(opts.from!);
@@ -101,7 +103,6 @@ export async function createModel(opts: CreateModelOptions): Promise<CreateModel
       opts.onPhase?.('hashing');
       hashes = await hashFile(from);
     }
-    warnings.push(...w.notes);
     if (!w.tokenizer) warnings.push(`model created without a tokenizer: ${w.tokenizerProblem}`);
     if (w.ema.available && !opts.useEma) warnings.push('the source also has EMA weights (model_ema.*); pass --use-ema to take those instead');
     const tensors = componentTensors(w.arch, (key) => {
@@ -129,7 +130,7 @@ export async function createModel(opts: CreateModelOptions): Promise<CreateModel
     };
     opts.onPhase?.('writing');
     const model = await write(dir, w.arch, source, tensors, w.tokenizer, opts, floatType);
-    return { dir, model, bytes: total, warnings, hashes };
+    return { dir, model, bytes: total, warnings, notes: [...w.notes], hashes };
   } finally {
     await w.close();
   }

@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { registerCreate, createRequest, type CreateCommandOptions } from '../../src/cli/create.js';
+import { registerExport, type ExportCommandOptions } from '../../src/cli/export.js';
+import { registerInspect, type InspectCommandOptions } from '../../src/cli/inspect.js';
+import { createProgram } from '../../src/cli/program.js';
+import { floatToHalfBits } from '../../src/model/dtype.js';
+import { expectedTensors } from '../../src/model/keys.js';
+import { TINY_ARCH } from '../../src/model/arch.js';
+import { SafetensorsFile } from '../../src/model/safetensors.js';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from './helpers.js';
+
+type Registrar = (program: Command, action: (o: never) => void) => void;
+const REGISTRARS: Record<string, Registrar> = { create: registerCreate as Registrar, export: registerExport as Registrar, inspect: registerInspect as Registrar };
+
+/** The options an action receives for argv, through the real commander program. */
+async function parsed(argv: string[]): Promise<unknown> {
+  let got: unknown;
+  const program = createProgram();
+  const commands = (program as unknown as { commands: Command[] }).commands;
+  const name = argv.find((a) => a in REGISTRARS)!;
+  commands.splice(commands.findIndex((c) => c.name() === name), 1);
+  REGISTRARS[name](program, (o: never) => void (got = o));
+  await program.parseAsync(['node', 'dbt', ...argv]);
+  return got;
+}
+
+const createDefaults: CreateCommandOptions = { json: false, target: 'nanu', half: false, useEma: false, force: false, sets: [], from: undefined, arch: undefined, seed: undefined, scheduler: undefined, tokenizer: undefined };
+
+describe('argv → options', () => {
+  it.each<[string[], Partial<CreateCommandOptions>]>([
+    [['create', 'nanu', '--from', 'a.safetensors'], { from: 'a.safetensors' }],
+    [['create', 'nanu', '--arch', 'tiny', '--seed', '42', '--half'], { arch: 'tiny', seed: 42, half: true }],
+    [['--json', 'create', './m/x', '--from', 'd', '--use-ema', '--scheduler', 'euler_a', '--tokenizer', 'tok', '--force'], { json: true, target: './m/x', from: 'd', useEma: true, scheduler: 'euler_a', tokenizer: 'tok', force: true }],
+    [['create', 'run.yaml', '--set', 'model.seed=3', '--set', 'model.half=true'], { target: 'run.yaml', sets: ['model.seed=3', 'model.half=true'] }],
+  ])('create %j', async (argv, expected) => {
+    expect(await parsed(argv)).toEqual({ ...createDefaults, ...(argv.includes('./m/x') ? {} : { target: argv[argv.indexOf('create') + 1] }), ...expected });
+  });
+
+  it.each<[string[], Partial<ExportCommandOptions>]>([
+    [['export', 'nanu', '--out', 'o.safetensors'], {}],
+    [['export', 'nanu', '--out', 'o.safetensors', '--half', '--ema'], { dtype: 'F16', ema: true }],
+    [['export', 'nanu', '--out', 'o.safetensors', '--bf16', '--title', 'Nanu v1'], { dtype: 'BF16', title: 'Nanu v1' }],
+    [['export', 'nanu', '--out', 'dir', '--format', 'diffusers', '--fp32', '--force'], { out: 'dir', format: 'diffusers', dtype: 'F32', force: true }],
+  ])('export %j', async (argv, expected) => {
+    expect(await parsed(argv)).toEqual({ json: false, source: 'nanu', out: 'o.safetensors', format: 'safetensors', dtype: undefined, ema: false, title: undefined, tokenizer: undefined, force: false, ...expected });
+  });
+
+  it.each<[string[], Partial<InspectCommandOptions>]>([
+    [['inspect', 'f.ckpt'], {}],
+    [['inspect', 'f.ckpt', '--scan', '--no-hash'], { scan: true, hash: false }],
+    [['--json', 'inspect', 'f.ckpt', '--tokenizer', 't'], { json: true, tokenizer: 't' }],
+  ])('inspect %j', async (argv, expected) => {
+    expect(await parsed(argv)).toEqual({ json: false, path: 'f.ckpt', scan: false, hash: true, tokenizer: undefined, ...expected });
+  });
+
+  it.each([
+    [['create', 'x', '--arch', 'sdxl'], /Allowed choices are tiny, sd15/],
+    [['create', 'x', '--arch', 'tiny', '--seed', '-1'], /the seed must be a non-negative integer/],
+    [['export', 'x'], /required option '--out <path>' not specified/],
+    [['export', 'x', '--out', 'y', '--half', '--bf16'], /option '--half' cannot be used with option '--bf16'/],
+    [['export', 'x', '--out', 'y', '--format', 'ckpt'], /Allowed choices are safetensors, diffusers/],
+  ])('%j is a usage error (exit 2)', (argv, message) => {
+    const r = runCli(argv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('create: names go under models/, paths stay paths, and the request must say where from', () => {
+    expect(createRequest({ ...createDefaults, arch: 'tiny' }, '/w').request.dir).toBe('/w/models/nanu');
+    expect(createRequest({ ...createDefaults, target: 'out/m', arch: 'tiny' }, '/w').request.dir).toBe('/w/out/m');
+    expect(() => createRequest(createDefaults, '/w')).toThrow(/--from <checkpoint\|folder> or --arch tiny\|sd15/);
+    expect(() => createRequest({ ...createDefaults, sets: ['model.seed=1'], arch: 'tiny' }, '/w')).toThrow(/--set needs a run spec/);
+    expect(() => createRequest({ ...createDefaults, target: 'run.yaml', arch: 'tiny' }, '/w')).toThrow(/set the model through the spec .*\(not --arch\)/);
+  });
+});
+
+describe('create → export → create through the built CLI', () => {
+  const dir = tempDir();
+  const cli = (...args: string[]) => runCli(args, { cwd: dir });
+
+  it('round trip: f32 export re-creates byte-identical tensors; the f16 export is their rounding', async () => {
+    expect(cli('create', 'nanu', '--arch', 'tiny', '--seed', '5').code).toBe(0);
+    const ex = cli('--json', 'export', 'nanu', '--out', 'out/nanu.safetensors');
+    expect(ex.code, ex.stderr).toBe(0);
+    const result = JSON.parse(ex.stdout);
+    expect(result).toMatchObject({ ok: true, format: 'safetensors', dtype: 'F32', tensors: 447 });
+    expect(result.metadata).toMatchObject({ 'modelspec.architecture': 'stable-diffusion-v1', 'modelspec.sai_model_spec': '1.0.0', 'modelspec.title': 'nanu', 'dbt.source': 'random tiny seed 5' });
+    expect(result.hashes.a1111).toHaveLength(10);
+
+    const file = await SafetensorsFile.open(join(dir, 'out/nanu.safetensors'));
+    try {
+      expect(file.keys().sort()).toEqual(expectedTensors(TINY_ARCH).map((t) => t.key).sort());
+      for (const t of expectedTensors(TINY_ARCH)) expect(file.entry(t.key).shape, t.key).toEqual(t.shape);
+    } finally {
+      await file.close();
+    }
+    expect(cli('create', 'again', '--from', 'out/nanu.safetensors').code).toBe(0);
+    for (const f of ['unet', 'vae', 'text_encoder']) {
+      expect(readFileSync(join(dir, 'models/again', `${f}.safetensors`)).equals(readFileSync(join(dir, 'models/nanu', `${f}.safetensors`))), f).toBe(true);
+    }
+    const again = JSON.parse(readFileSync(join(dir, 'models/again/model.json'), 'utf8'));
+    expect(again.source).toMatchObject({ kind: 'file', format: 'safetensors', a1111_hash: result.hashes.a1111, sha256: result.hashes.sha256, used_ema: false });
+
+    expect(cli('export', 'nanu', '--out', 'out/half.safetensors', '--half').code).toBe(0);
+    const f32 = await SafetensorsFile.open(join(dir, 'out/nanu.safetensors'));
+    const f16 = await SafetensorsFile.open(join(dir, 'out/half.safetensors'));
+    try {
+      for (const key of f32.keys()) {
+        const e = f32.entry(key);
+        if (e.dtype === 'I64') {
+          expect(f16.entry(key).dtype).toBe('I64');
+          continue;
+        }
+        expect(f16.entry(key).dtype).toBe('F16');
+        const expected = [...(await f32.readF32(key))].map(floatToHalfBits);
+        expect([...new Uint16Array(new Uint8Array(await f16.readRaw(key)).buffer)], key).toEqual(expected);
+      }
+    } finally {
+      await f32.close();
+      await f16.close();
+    }
+  });
+
+  it('inspect --json describes the export; --scan finds no NaN/Inf', () => {
+    const r = cli('--json', 'inspect', 'out/nanu.safetensors', '--scan');
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep).toMatchObject({ format: 'safetensors', architecture: { family: 'SD1.x', supported: true, arch: { name: 'tiny' } }, ema: { present: false }, tokenizer: { found: true, source: 'tiny' } });
+    expect(rep.components.unet).toEqual({ tensors: 286, params: 1055044, dtypes: { F32: 286 } });
+    expect(rep.scan).toEqual({ tensors: 446, nan: [], inf: [] });
+    const human = cli('inspect', 'out/nanu.safetensors', '--no-hash');
+    expect(human.stdout).toMatch(/architecture +tiny \(test model\)/);
+    expect(human.stdout).toMatch(/modelspec.title: nanu/);
+  });
+
+  it('dbt create run.yaml makes the spec\'s model (plain names under models/ next to the cwd)', () => {
+    writeFileSync(join(dir, 'run.yaml'), ['model:', '  name: fromspec', '  arch: tiny', '  seed: 5', 'concepts:', '  - instance_prompt: nanU Unan', '    instance_dir: data/nanu', 'steps: 10', ''].join('\n'));
+    mkdirSync(join(dir, 'data/nanu'), { recursive: true });
+    const r = cli('--json', 'create', 'run.yaml', '--set', 'model.half=true');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ dir: join(dir, 'models/fromspec'), arch: 'tiny', dtype: 'F16', source: { kind: 'random', seed: 5 } });
+    const bad = cli('create', 'run.yaml', '--set', 'model.arch=sd99');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/model.arch/);
+  });
+
+  it('failures: existing model (exit 2, untouched), missing source, non-model file, wrong --out', () => {
+    const before = readFileSync(join(dir, 'models/nanu/unet.safetensors'));
+    const exists = cli('create', 'nanu', '--arch', 'tiny', '--seed', '9');
+    expect(exists.code).toBe(2);
+    expect(exists.stderr).toMatch(/already exists; choose another name, remove it, or pass --force/);
+    expect(readFileSync(join(dir, 'models/nanu/unet.safetensors')).equals(before)).toBe(true);
+    const missing = cli('create', 'x', '--from', 'nope.safetensors');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope.safetensors does not exist/);
+    writeFileSync(join(dir, 'junk.safetensors'), 'this is not a model');
+    const junk = cli('create', 'y', '--from', 'junk.safetensors');
+    expect(junk.code).toBe(1);
+    expect(junk.stderr).toMatch(/junk.safetensors: header length \d+ exceeds the 100 MB limit/);
+    expect(junk.stderr).not.toMatch(/\n\s+at /);
+    const ext = cli('export', 'nanu', '--out', 'x.ckpt');
+    expect(ext.code).toBe(2);
+    expect(ext.stderr).toMatch(/must end in .safetensors/);
+    expect(existsSync(join(dir, 'models/y'))).toBe(false);
+  });
+});
