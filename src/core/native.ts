@@ -52,6 +52,18 @@ export interface CoreInfo {
   devices: DeviceName[];
 }
 
+/** AdamW hyper-parameters (PyTorch semantics; `gradScale` multiplies the gradient first). */
+export interface AdamWOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** 1-based step count (bias correction). */
+  step: number;
+  gradScale?: number;
+}
+
 type T = NativeTensor;
 type Opt = NativeTensor | null;
 
@@ -72,6 +84,40 @@ export interface NativeModule {
   linearBackward(x: T, w: T, dy: T, dx: Opt, dw: Opt, db: Opt): void;
   conv2dForward(x: T, w: T, b: Opt, y: T, stride: number, padTop: number, padBottom: number, padLeft: number, padRight: number): void;
   conv2dBackward(x: T, w: T, dy: T, dx: Opt, dw: Opt, db: Opt, stride: number, padTop: number, padBottom: number, padLeft: number, padRight: number): void;
+  activationForward(name: string, x: T, y: T): void;
+  activationBackward(name: string, x: T, dy: T, dx: T): void;
+  gegluForward(x: T, y: T): void;
+  gegluBackward(x: T, dy: T, dx: T): void;
+  softmaxForward(x: T, y: T): void;
+  softmaxBackward(y: T, dy: T, dx: T): void;
+  groupNormForward(x: T, gamma: T, beta: T, y: T, mean: Opt, rstd: Opt, groups: number, eps: number, silu: boolean): void;
+  groupNormBackward(x: T, gamma: T, beta: T, mean: T, rstd: T, dy: T, dx: Opt, dgamma: Opt, dbeta: Opt, groups: number, eps: number, silu: boolean): void;
+  layerNormForward(x: T, gamma: T, beta: T, y: T, mean: Opt, rstd: Opt, eps: number): void;
+  layerNormBackward(x: T, gamma: T, mean: T, rstd: T, dy: T, dx: Opt, dgamma: Opt, dbeta: Opt): void;
+  binaryForward(op: string, a: T, b: T, y: T): void;
+  binaryBackward(op: string, a: T, b: T, dy: T, da: Opt, db: Opt): void;
+  axpby(alpha: number, x: T, beta: number, y: T): void;
+  sumTo(x: T, y: T): void;
+  attentionForward(q: T, k: T, v: T, out: T, lse: Opt, heads: number, scale: number, causal: boolean): void;
+  attentionBackward(q: T, k: T, v: T, out: T, lse: T, dout: T, dq: Opt, dk: Opt, dv: Opt, heads: number, scale: number, causal: boolean): void;
+  upsampleForward(x: T, y: T): void;
+  upsampleBackward(dy: T, dx: T): void;
+  concat(xs: T[], dim: number, y: T): void;
+  split(y: T, dim: number, parts: T[]): void;
+  embeddingForward(ids: T, table: T, y: T): void;
+  embeddingBackward(ids: T, dy: T, dtable: T): void;
+  timestepEmbedding(t: T, dim: number, maxPeriod: number, y: T): void;
+  reduceAll(x: T, mean: boolean, y: T): void;
+  reduceAllBackward(dy: T, mean: boolean, dx: T): void;
+  mseForward(pred: T, target: T, weights: Opt, loss: T, perSample: Opt): void;
+  mseBackward(pred: T, target: T, weights: Opt, dloss: T, dpred: T): void;
+  adamw(param: T, grad: T, m: T, v: T, opts: AdamWOptions): void;
+  adamw8bitInit(mQ: T, mAbsmax: T, vQ: T, vAbsmax: T): void;
+  adamw8bit(param: T, grad: T, mQ: T, mAbsmax: T, vQ: T, vAbsmax: T, block: number, opts: AdamWOptions): void;
+  globalNorm(ts: T[], out: T): void;
+  clipByNorm(ts: T[], norm: T, maxNorm: number): void;
+  emaUpdate(ema: T, param: T, decay: number): void;
+  checkFinite(ts: T[], found: T): void;
 }
 
 /** An error raised by the native core: `op` names the operation for argument errors. */
