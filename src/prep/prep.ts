@@ -195,7 +195,13 @@ export async function prepImages(options: PrepOptions, hooks: PrepHooks = {}): P
 
   async function processOne(file: string): Promise<Outcome> {
     if (stop.signal.aborted) return { status: 'aborted' };
-    const buf = await readFile(file);
+    let buf: Buffer;
+    try {
+      buf = await readFile(file);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new ImageError(`cannot read the file (${e.code ?? e.message})`);
+    }
     try {
       return await processBuffer(file, buf);
     } catch (err) {

@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 import { CAPTION_EXTENSIONS } from './captions.js';
@@ -17,7 +17,10 @@ function isInside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..');
 }
 
-async function listFolder(dir: string, recursive: boolean, out: string[]): Promise<void> {
+async function listFolder(dir: string, recursive: boolean, out: string[], seen = new Set<string>()): Promise<void> {
+  const real = await realpath(dir);
+  if (seen.has(real)) return; // a symlink loop, or a folder reached twice
+  seen.add(real);
   const entries = await readdir(dir, { withFileTypes: true });
   for (const e of entries) {
     if (e.name.startsWith('.')) continue; // hidden files, our own temporaries, .DS_Store
@@ -30,7 +33,7 @@ async function listFolder(dir: string, recursive: boolean, out: string[]): Promi
       isFile = !!st?.isFile();
     }
     if (isDir) {
-      if (recursive) await listFolder(p, recursive, out);
+      if (recursive) await listFolder(p, recursive, out, seen);
     } else if (isFile && !CAPTION_EXTENSIONS.includes(extname(e.name).toLowerCase())) {
       out.push(p);
     }

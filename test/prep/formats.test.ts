@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { prepImages, withPrepDefaults, type PrepReport } from '../../src/prep/index.js';
 import {
   bboxWhere,
@@ -190,6 +191,31 @@ describe('prep reads every format and depth', () => {
       const r = report.images.find((i) => i.source.endsWith(`exif-${o}.jpg`))!;
       expect([r.width, r.height]).toEqual([64, 96]);
     }
+  });
+
+  it('converts an embedded colour profile to sRGB (a Display P3 JPEG of sRGB red comes out red)', async () => {
+    const red = renderScene({ width: 32, height: 32, background: [255, 0, 0] });
+    const p3 = await sharp(red.data, { raw: { width: 32, height: 32, channels: 3 } }).withIccProfile('p3').jpeg({ quality: 100 }).toBuffer();
+    const stored = await sharp(p3, { ignoreIcc: true }).raw().toBuffer();
+    expect(near(Array.from(stored.subarray(0, 3)), [255, 0, 0], 10), `P3 values ${Array.from(stored.subarray(0, 3))} should differ from sRGB red`).toBe(false);
+    const src = join(dir, 'p3.jpg');
+    writeFileSync(src, p3);
+    const r = await prepImages(withPrepDefaults({ inputs: [src], out: join(dir, 'out-p3'), size: SIZE }), { cwd: dir });
+    expect(r.ok).toBe(true);
+    const out = await readRaw(join(dir, 'out-p3', 'p3.png'));
+    expect(near(pixel(out, 32, 32), [255, 0, 0], 6), `got ${pixel(out, 32, 32)}`).toBe(true);
+  });
+
+  it('--keep-alpha keeps a source\'s transparency, and pads with transparent pixels', async () => {
+    const r = await prepImages(withPrepDefaults({ inputs: [join(dir, 'raw', 'alpha-png.png')], out: join(dir, 'out-alpha'), size: SIZE, keepAlpha: true }), { cwd: dir });
+    expect(r.ok).toBe(true);
+    const out = await readRaw(join(dir, 'out-alpha', 'alpha-png.png'));
+    expect(out.channels).toBe(4);
+    const want = expectedPadBox(wide, SIZE);
+    expect(pixel(out, 32, 2)[3]).toBe(0); // padding
+    expect(pixel(out, 4, 32)[3]).toBe(0); // the source's transparent background
+    expect(pixel(out, Math.round(want.left + want.width / 2), 32)).toEqual([...YELLOW, 255]);
+    expectBoxNear(bboxWhere(out, (px) => px[3] >= 128), want);
   });
 
   it('--max-pixels is configurable', async () => {

@@ -1,6 +1,6 @@
 /** Re-runs, captions, output names, the manifest, and the promise that sources are never touched. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { prepImages, withPrepDefaults, type Manifest, type PrepOptions } from '../../src/prep/index.js';
@@ -161,6 +161,11 @@ describe('inputs and output names', () => {
     writeFileSync(join(raw, 'a.gif'), await encodeImage(renderScene(scene([9, 99, 9])), 'gif'));
     const second = names(await run({ recursive: true }));
     expect(second).toEqual({ ...first, 'a.gif': 'a-4.png' });
+  });
+
+  it('follows symlinked folders once: a link back to the input folder is no loop', async () => {
+    symlinkSync(raw, join(raw, 'sub', 'loop'));
+    expect(Object.keys(statuses(await run({ recursive: true })))).toEqual(['a.png', 'b.jpg', 'sub/c.webp']);
   });
 
   it('accepts files as inputs, next to folders', async () => {
