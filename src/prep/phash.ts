@@ -71,3 +71,30 @@ export function findNearDuplicates(items: { id: string; phash: string }[], maxDi
   }
   return out;
 }
+
+/** Pairs joined into groups (connected components), members in first-seen order: one warning per group. */
+export function groupNearDuplicates(pairs: NearDuplicate[]): { members: string[]; maxDistance: number }[] {
+  const parent = new Map<string, string>();
+  const find = (x: string): string => {
+    let r = x;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(x, r);
+    return r;
+  };
+  for (const { a, b } of pairs) {
+    for (const x of [a, b]) if (!parent.has(x)) parent.set(x, x);
+    const [ra, rb] = [find(a), find(b)];
+    if (ra !== rb) parent.set(rb, ra);
+  }
+  const groups = new Map<string, { members: string[]; maxDistance: number }>();
+  for (const x of parent.keys()) {
+    const r = find(x);
+    if (!groups.has(r)) groups.set(r, { members: [], maxDistance: 0 });
+    groups.get(r)!.members.push(x);
+  }
+  for (const p of pairs) {
+    const g = groups.get(find(p.a))!;
+    g.maxDistance = Math.max(g.maxDistance, p.distance);
+  }
+  return [...groups.values()];
+}

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { extname, join, relative, resolve, sep } from 'node:path';
+import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DbtError, InterruptedError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { composeCaption, readOwnCaption } from './captions.js';
@@ -23,7 +23,7 @@ import {
   type SubjectInfo,
 } from './manifest.js';
 import { colourHex, validatePrepOptions, type Fit, type PrepOptions } from './options.js';
-import { findNearDuplicates, type NearDuplicate } from './phash.js';
+import { findNearDuplicates, groupNearDuplicates, type NearDuplicate } from './phash.js';
 import { resolveSegModel, Segmenter, sha256File } from './segment.js';
 import { assignOutputNames, collectSources, hasImageExtension } from './sources.js';
 
@@ -128,7 +128,11 @@ export async function prepImages(options: PrepOptions, hooks: PrepHooks = {}): P
   validatePrepOptions(options);
   const cwd = hooks.cwd ?? process.cwd();
   const out = resolve(cwd, options.out);
-  const display = (abs: string) => toPosix(relative(cwd, abs) || abs);
+  // Paths under the working folder are shown relative to it, others absolute.
+  const display = (abs: string) => {
+    const rel = relative(cwd, abs);
+    return toPosix(rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : abs);
+  };
   const sources = await collectSources(
     options.inputs.map((i) => resolve(cwd, i)),
     out,
@@ -429,8 +433,10 @@ export async function prepImages(options: PrepOptions, hooks: PrepHooks = {}): P
     return o.status === 'processed' || o.status === 'skipped' ? [{ id: display(file), phash: o.entry.phash }] : [];
   });
   const nearDuplicates = findNearDuplicates(phashes);
-  for (const d of nearDuplicates) {
-    warnings.push({ code: 'near-duplicate', message: `looks like a near-duplicate of ${d.b} (distance ${d.distance} of 64)`, source: d.a });
+  for (const group of groupNearDuplicates(nearDuplicates)) {
+    const [first, ...others] = group.members;
+    const listed = others.length > 8 ? `${others.slice(0, 8).join(', ')} and ${others.length - 8} more` : others.join(', ');
+    warnings.push({ code: 'near-duplicate', message: `looks almost the same as ${listed} (pHash distance ≤ ${group.maxDistance} of 64)`, source: first });
   }
   if (stale.length) {
     warnings.push({

@@ -1,7 +1,7 @@
 /** Pure parts of prep: framing geometry, mask boxes, perceptual hash, colours, captions, output names. */
 import { describe, expect, it } from 'vitest';
 import { boxInOutput, classifyFraming, computeFrame, maskBox, scaleBox, type Rect } from '../../src/prep/geometry.js';
-import { findNearDuplicates, hammingDistance, phashFromGrey } from '../../src/prep/phash.js';
+import { findNearDuplicates, groupNearDuplicates, hammingDistance, phashFromGrey } from '../../src/prep/phash.js';
 import { parseColour } from '../../src/prep/options.js';
 import { composeCaption } from '../../src/prep/captions.js';
 import { assignOutputNames } from '../../src/prep/sources.js';
@@ -99,6 +99,10 @@ describe('perceptual hash', () => {
       { a: 'a', b: 'b', distance: 8 },
       { a: 'a', b: 'd', distance: 1 },
       { a: 'b', b: 'd', distance: 7 },
+    ]);
+    expect(groupNearDuplicates([...findNearDuplicates(items), { a: 'x', b: 'y', distance: 2 }])).toEqual([
+      { members: ['a', 'b', 'd'], maxDistance: 8 },
+      { members: ['x', 'y'], maxDistance: 2 },
     ]);
   });
 });
