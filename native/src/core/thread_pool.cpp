@@ -32,9 +32,11 @@ class Pool {
   }
 
   void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
-    int64_t chunks = std::min<int64_t>(nthreads_, (n + grain - 1) / grain);
+    // More chunks than threads, handed out dynamically: a thread slowed by other processes does not hold
+    // the others up. Chunk boundaries depend only on n, grain and the pool size, never on timing.
+    int64_t chunks = std::min<int64_t>(int64_t(nthreads_) * kChunksPerThread, (n + grain - 1) / grain);
     std::unique_lock<std::mutex> run(run_mutex_, std::try_to_lock);
-    if (chunks <= 1 || t_in_parallel || !run.owns_lock()) {
+    if (nthreads_ <= 1 || chunks <= 1 || t_in_parallel || !run.owns_lock()) {
       if (n > 0) fn(0, n);
       return;
     }
@@ -42,13 +44,14 @@ class Pool {
       std::lock_guard<std::mutex> lk(m_);
       fn_ = &fn;
       n_ = n;
-      chunks_ = int(chunks);
-      pending_ = int(chunks) - 1;
+      chunks_ = chunks;
+      next_.store(0);
+      pending_ = nthreads_ - 1;
       error_ = nullptr;
       generation_++;
     }
     cv_.notify_all();
-    run_chunk(0);
+    work();
     std::unique_lock<std::mutex> lk(m_);
     done_cv_.wait(lk, [this] { return pending_ == 0; });
     fn_ = nullptr;
@@ -56,6 +59,8 @@ class Pool {
   }
 
  private:
+  static constexpr int64_t kChunksPerThread = 4;
+
   static int default_threads() {
     if (const char* s = std::getenv("DBT_NUM_THREADS")) {
       int v = std::atoi(s);
@@ -65,14 +70,19 @@ class Pool {
     return hw ? int(hw) : 1;
   }
 
-  void run_chunk(int i) {
-    int64_t begin = n_ * i / chunks_, end = n_ * (i + 1) / chunks_;
+  // Takes chunks until none is left.
+  void work() {
     t_in_parallel = true;
-    try {
-      if (begin < end) (*fn_)(begin, end);
-    } catch (...) {
-      std::lock_guard<std::mutex> lk(m_);
-      if (!error_) error_ = std::current_exception();
+    for (;;) {
+      int64_t i = next_.fetch_add(1);
+      if (i >= chunks_) break;
+      int64_t begin = n_ * i / chunks_, end = n_ * (i + 1) / chunks_;
+      try {
+        if (begin < end) (*fn_)(begin, end);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(m_);
+        if (!error_) error_ = std::current_exception();
+      }
     }
     t_in_parallel = false;
   }
@@ -84,9 +94,8 @@ class Pool {
         cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
         if (quit_) return;
         seen = generation_;
-        if (index >= chunks_) continue;
       }
-      run_chunk(index);
+      work();
       std::lock_guard<std::mutex> lk(m_);
       if (--pending_ == 0) done_cv_.notify_one();
     }
@@ -109,7 +118,8 @@ class Pool {
   std::condition_variable cv_, done_cv_;
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
-  int chunks_ = 0;
+  int64_t chunks_ = 0;
+  std::atomic<int64_t> next_{0};
   int pending_ = 0;
   uint64_t generation_ = 0;
   bool quit_ = false;

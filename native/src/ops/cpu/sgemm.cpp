@@ -1,6 +1,7 @@
 #include "ops/cpu/sgemm.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "core/cpu_features.h"
 #include "core/error.h"
+#include "core/tensor.h"
 #include "core/thread_pool.h"
 
 namespace dbt::cpu {
@@ -119,11 +121,24 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* A
 }
 #endif
 
+// DBT_GEMM_BLOCKING=kc,mc,nc overrides the cache blocking (for tuning on a new machine).
+KernelSpec tuned(KernelSpec k) {
+  if (const char* s = std::getenv("DBT_GEMM_BLOCKING")) {
+    long kc = 0, mc = 0, nc = 0;
+    if (std::sscanf(s, "%ld,%ld,%ld", &kc, &mc, &nc) == 3 && kc > 0 && mc > 0 && nc > 0) {
+      k.kc = kc;
+      k.mc = (mc + k.mr - 1) / k.mr * k.mr;
+      k.nc = (nc + k.nr - 1) / k.nr * k.nr;
+    }
+  }
+  return k;
+}
+
 const KernelSpec& kernel_spec() {
-  static const KernelSpec portable{kPortMR, kPortNR, 256, 128, 4096, kernel_portable};
+  static const KernelSpec portable = tuned({kPortMR, kPortNR, 256, 128, 4096, kernel_portable});
 #ifdef DBT_X86
-  static const KernelSpec avx2{6, 16, 256, 144, 4096, kernel_avx2};
-  static const KernelSpec avx512{12, 32, 192, 144, 4096, kernel_avx512};
+  static const KernelSpec avx2 = tuned({6, 16, 256, 144, 4096, kernel_avx2});
+  static const KernelSpec avx512 = tuned({12, 32, 192, 144, 4096, kernel_avx512});
   switch (simd_level()) {
     case SimdLevel::avx512: return avx512;
     case SimdLevel::avx2: return avx2;
@@ -175,8 +190,17 @@ void pack_a(const float* A, int64_t lda, bool trans, float alpha, int64_t i0, in
   }
 }
 
+// Operand panels packed once for the whole matrix and shared by every thread. Layout for k block kb
+// (pc = kb * kc_max): the block starts at pc * padded_size and holds consecutive panels of kc * tile.
+struct Prepacked {
+  const float* a = nullptr;  // M padded to mr
+  const float* b = nullptr;  // N padded to nr
+  int64_t m_pad = 0, n_pad = 0;
+};
+
 void gemm_serial(const KernelSpec& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const float* A,
-                 int64_t lda, bool trans_a, float alpha, const BSource& b, float beta, float* C, int64_t ldc) {
+                 int64_t lda, bool trans_a, float alpha, const BSource& b, float beta, float* C, int64_t ldc,
+                 const Prepacked& pre) {
   const int MR = ks.mr, NR = ks.nr;
   for (int64_t jc = n0; jc < n1; jc += ks.nc) {
     int64_t nc = std::min(ks.nc, n1 - jc);
@@ -184,13 +208,25 @@ void gemm_serial(const KernelSpec& ks, int64_t m0, int64_t m1, int64_t n0, int64
     for (int64_t pc = 0; pc < K; pc += ks.kc) {
       int64_t kc = std::min(ks.kc, K - pc);
       float beta_eff = pc == 0 ? beta : 1.0f;
-      float* Bp = t_pack_b.get(size_t(kc * nc_pad));
-      b.pack(b.ctx, pc, kc, jc, nc, NR, Bp);
+      const float* Bp;
+      if (pre.b) {
+        Bp = pre.b + pc * pre.n_pad + jc * kc;
+      } else {
+        float* buf = t_pack_b.get(size_t(kc * nc_pad));
+        b.pack(b.ctx, pc, kc, jc, nc, NR, buf);
+        Bp = buf;
+      }
       for (int64_t ic = m0; ic < m1; ic += ks.mc) {
         int64_t mc = std::min(ks.mc, m1 - ic);
         int64_t mc_pad = (mc + MR - 1) / MR * MR;
-        float* Ap = t_pack_a.get(size_t(kc * mc_pad));
-        pack_a(A, lda, trans_a, alpha, ic, mc, pc, kc, MR, Ap);
+        const float* Ap;
+        if (pre.a) {
+          Ap = pre.a + pc * pre.m_pad + ic * kc;
+        } else {
+          float* buf = t_pack_a.get(size_t(kc * mc_pad));
+          pack_a(A, lda, trans_a, alpha, ic, mc, pc, kc, MR, buf);
+          Ap = buf;
+        }
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int nr = int(std::min<int64_t>(NR, nc - jr));
           const float* Bpanel = Bp + jr * kc;
@@ -251,22 +287,54 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
     return;
   }
   const KernelSpec& ks = kernel_spec();
-  // Split the larger of M and N into one range per thread, aligned to the tile size. Small problems
-  // run on the calling thread.
+  // Split the larger of M and N into a few parts per thread (the pool hands them out dynamically),
+  // aligned to the tile size. Small problems run on the calling thread.
   int threads = num_threads();
   double work = double(M) * double(N) * double(K);
   if (work < 2.0 * 64 * 64 * 64) threads = 1;
   bool split_m = M >= N;
   int64_t unit = split_m ? ks.mr : ks.nr;
   int64_t units = ((split_m ? M : N) + unit - 1) / unit;
-  int64_t parts = std::min<int64_t>(threads, units);
+  int64_t parts = std::min<int64_t>(threads == 1 ? 1 : int64_t(threads) * 3, units);
+  // With several parts, the operand every part would pack in full (B when splitting M, A when splitting
+  // N) is packed once up front, in parallel, and shared.
+  Prepacked pre;
+  Tensor shared;
+  if (parts > 1) {
+    const int64_t kblocks = (K + ks.kc - 1) / ks.kc;
+    if (split_m) {
+      pre.n_pad = (N + ks.nr - 1) / ks.nr * ks.nr;
+      shared = Tensor::empty(Shape{K * pre.n_pad});
+      float* dst = shared.data<float>();
+      const int64_t npanels = pre.n_pad / ks.nr;
+      parallel_for(kblocks * npanels, 8, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; t++) {
+          const int64_t pc = (t / npanels) * ks.kc, kc = std::min(ks.kc, K - pc), j = (t % npanels) * ks.nr;
+          b.pack(b.ctx, pc, kc, j, std::min<int64_t>(ks.nr, N - j), ks.nr, dst + pc * pre.n_pad + j * kc);
+        }
+      });
+      pre.b = dst;
+    } else {
+      pre.m_pad = (M + ks.mr - 1) / ks.mr * ks.mr;
+      shared = Tensor::empty(Shape{K * pre.m_pad});
+      float* dst = shared.data<float>();
+      const int64_t mpanels = pre.m_pad / ks.mr;
+      parallel_for(kblocks * mpanels, 8, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; t++) {
+          const int64_t pc = (t / mpanels) * ks.kc, kc = std::min(ks.kc, K - pc), i = (t % mpanels) * ks.mr;
+          pack_a(A, lda, trans_a, alpha, i, std::min<int64_t>(ks.mr, M - i), pc, kc, ks.mr, dst + pc * pre.m_pad + i * kc);
+        }
+      });
+      pre.a = dst;
+    }
+  }
   parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
       int64_t u0 = units * p / parts, u1 = units * (p + 1) / parts;
       if (split_m)
-        gemm_serial(ks, u0 * unit, std::min(M, u1 * unit), 0, N, K, A, lda, trans_a, alpha, b, beta, C, ldc);
+        gemm_serial(ks, u0 * unit, std::min(M, u1 * unit), 0, N, K, A, lda, trans_a, alpha, b, beta, C, ldc, pre);
       else
-        gemm_serial(ks, 0, M, u0 * unit, std::min(N, u1 * unit), K, A, lda, trans_a, alpha, b, beta, C, ldc);
+        gemm_serial(ks, 0, M, u0 * unit, std::min(N, u1 * unit), K, A, lda, trans_a, alpha, b, beta, C, ldc, pre);
     }
   });
 }
