@@ -1,6 +1,10 @@
 #include "core/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
 
@@ -34,13 +38,33 @@ void AllocCounter::reset_peak() { peak_.store(current_.load()); }
 
 namespace {
 
+// Large blocks are cached by exact (page-rounded) size when freed: training steps allocate the same shapes
+// every step, and fresh large allocations cost page faults (the kernel zeroes every page). The cache holds
+// at most kCacheCap bytes (DBT_CPU_CACHE_MB overrides; 0 disables); release_cached() empties it.
 class CpuAllocator final : public Allocator {
  public:
+  CpuAllocator() {
+    if (const char* s = std::getenv("DBT_CPU_CACHE_MB")) cap_ = size_t(std::max(0L, std::atol(s))) << 20;
+  }
+  ~CpuAllocator() override { release_cached(); }
+
   void* allocate(size_t bytes) override {
-    // 64-byte alignment for SIMD; round the size up so aligned_alloc accepts it.
-    size_t rounded = (bytes + 63) / 64 * 64;
-    if (rounded == 0) rounded = 64;
-    void* p = std::aligned_alloc(64, rounded);
+    const size_t rounded = round(bytes);
+    void* p = nullptr;
+    if (rounded >= kCacheMin) {
+      std::lock_guard<std::mutex> lk(m_);
+      auto it = cache_.find(rounded);
+      if (it != cache_.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        cached_ -= rounded;
+      }
+    }
+    if (!p) p = std::aligned_alloc(64, rounded);
+    if (!p) {
+      release_cached();
+      p = std::aligned_alloc(64, rounded);
+    }
     if (!p) {
       AllocStats s = counter_.stats();
       throw OutOfMemoryError("cpu", bytes, s.current, s.peak);
@@ -50,14 +74,49 @@ class CpuAllocator final : public Allocator {
   }
   void deallocate(void* p, size_t bytes) noexcept override {
     if (!p) return;
-    std::free(p);
     counter_.on_free(bytes);
+    const size_t rounded = round(bytes);
+    if (rounded >= kCacheMin) {
+      std::lock_guard<std::mutex> lk(m_);
+      if (cached_ + rounded <= cap_) {
+        try {
+          cache_[rounded].push_back(p);
+          cached_ += rounded;
+          return;
+        } catch (...) {
+        }
+      }
+    }
+    std::free(p);
   }
-  AllocStats stats() const override { return counter_.stats(); }
+  AllocStats stats() const override {
+    AllocStats s = counter_.stats();
+    std::lock_guard<std::mutex> lk(m_);
+    s.reserved = s.current + cached_;
+    return s;
+  }
   void reset_peak() override { counter_.reset_peak(); }
+  void release_cached() override {
+    std::lock_guard<std::mutex> lk(m_);
+    for (auto& kv : cache_)
+      for (void* p : kv.second) std::free(p);
+    cache_.clear();
+    cached_ = 0;
+  }
 
  private:
+  static constexpr size_t kCacheMin = 256 << 10;  // smaller blocks come from malloc's own free lists
+  static size_t round(size_t bytes) {
+    if (bytes >= kCacheMin) return (bytes + 4095) / 4096 * 4096;
+    size_t r = (bytes + 63) / 64 * 64;
+    return r ? r : 64;
+  }
+
   AllocCounter counter_;
+  mutable std::mutex m_;
+  std::unordered_map<size_t, std::vector<void*>> cache_;
+  size_t cached_ = 0;
+  size_t cap_ = size_t(512) << 20;
 };
 
 CpuAllocator g_cpu_allocator;

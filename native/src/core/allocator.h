@@ -13,7 +13,7 @@ namespace dbt {
 struct AllocStats {
   size_t current = 0;      // bytes held by live allocations
   size_t peak = 0;         // max of current since start or reset_peak()
-  size_t reserved = 0;     // bytes held from the system (== current for the CPU allocator)
+  size_t reserved = 0;     // bytes held from the system: current plus freed blocks kept for reuse
   uint64_t live = 0;       // number of live allocations
   uint64_t allocations = 0;  // total allocations since start
 };

@@ -27,7 +27,7 @@ class Pool {
     stop();
     nthreads_ = n;
     quit_ = false;
-    uint64_t gen = generation_;
+    uint64_t gen = generation_.load();
     for (int i = 1; i < n; i++) workers_.emplace_back([this, i, gen] { worker(i, gen); });
   }
 
@@ -46,20 +46,31 @@ class Pool {
       n_ = n;
       chunks_ = chunks;
       next_.store(0);
-      pending_ = nthreads_ - 1;
+      pending_.store(nthreads_ - 1);
       error_ = nullptr;
-      generation_++;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     work();
+    // Short spin before sleeping: ops come in quick succession, and a sleeping thread is slow to wake.
+    for (int i = 0; i < kSpin && pending_.load(std::memory_order_acquire) != 0; i++) cpu_relax();
     std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    done_cv_.wait(lk, [this] { return pending_.load() == 0; });
     fn_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
   static constexpr int64_t kChunksPerThread = 4;
+  static constexpr int kSpin = 4000;  // pause iterations (tens of microseconds)
+
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
 
   static int default_threads() {
     if (const char* s = std::getenv("DBT_NUM_THREADS")) {
@@ -89,15 +100,18 @@ class Pool {
 
   void worker(int index, uint64_t seen) {
     for (;;) {
+      for (int i = 0; i < kSpin && generation_.load(std::memory_order_acquire) == seen; i++) cpu_relax();
       {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
+        cv_.wait(lk, [&] { return quit_ || generation_.load() != seen; });
         if (quit_) return;
-        seen = generation_;
+        seen = generation_.load();
       }
       work();
-      std::lock_guard<std::mutex> lk(m_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> lk(m_);
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -120,8 +134,8 @@ class Pool {
   int64_t n_ = 0;
   int64_t chunks_ = 0;
   std::atomic<int64_t> next_{0};
-  int pending_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
   bool quit_ = false;
   std::exception_ptr error_;
 };

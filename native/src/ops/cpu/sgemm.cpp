@@ -90,8 +90,15 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* A,
 __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* A, const float* B, float* C,
                                                       int64_t ldc, int mr, int nr, float beta) {
   __m512 c0[12], c1[12];
+  // Bring the C tile towards L1 while the k loop runs.
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; i++) {
+      _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 16), _MM_HINT_T0);
+  }
 #pragma GCC unroll 12
   for (int i = 0; i < 12; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+#pragma GCC unroll 2
   for (int64_t k = 0; k < kc; k++) {
     __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
 #pragma GCC unroll 12
@@ -119,6 +126,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* A
     _mm512_mask_storeu_ps(c + 16, m1, r1);
   }
 }
+
 #endif
 
 // DBT_GEMM_BLOCKING=kc,mc,nc overrides the cache blocking (for tuning on a new machine).
@@ -172,12 +180,14 @@ void pack_a(const float* A, int64_t lda, bool trans, float alpha, int64_t i0, in
     int rows = int(std::min<int64_t>(mr, mc - ip));
     float* d = dst + ip * kc;
     if (!trans) {
-      for (int i = 0; i < rows; i++) {
-        const float* src = A + (i0 + ip + i) * lda + k0;
-        if (alpha == 1.0f)
-          for (int64_t k = 0; k < kc; k++) d[k * mr + i] = src[k];
-        else
-          for (int64_t k = 0; k < kc; k++) d[k * mr + i] = alpha * src[k];
+      // k outer: mr read streams, contiguous writes (faster than scattering each row's writes)
+      const float* src = A + (i0 + ip) * lda + k0;
+      if (rows == mr) {
+        for (int64_t k = 0; k < kc; k++)
+          for (int i = 0; i < mr; i++) d[k * mr + i] = alpha * src[i * lda + k];
+      } else {
+        for (int64_t k = 0; k < kc; k++)
+          for (int i = 0; i < rows; i++) d[k * mr + i] = alpha * src[i * lda + k];
       }
     } else {
       for (int64_t k = 0; k < kc; k++) {
@@ -259,12 +269,13 @@ void pack_plain_b(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t n
         for (int j = cols; j < nr; j++) dk[j] = 0.0f;
       }
     } else {
-      for (int j = 0; j < cols; j++) {
-        const float* src = pb.B + (n0 + jp + j) * pb.ldb + k0;
-        for (int64_t k = 0; k < kc; k++) d[k * nr + j] = src[k];
+      // k outer: nr read streams (rows of B^T), contiguous writes
+      const float* src = pb.B + (n0 + jp) * pb.ldb + k0;
+      for (int64_t k = 0; k < kc; k++) {
+        float* dk = d + k * nr;
+        for (int j = 0; j < cols; j++) dk[j] = src[j * pb.ldb + k];
+        for (int j = cols; j < nr; j++) dk[j] = 0.0f;
       }
-      for (int j = cols; j < nr; j++)
-        for (int64_t k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
     }
   }
 }
