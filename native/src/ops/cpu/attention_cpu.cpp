@@ -1,6 +1,7 @@
-// Attention, fast CPU version. Work is cut into chunks of kQChunk queries of one (batch, head); a chunk's
-// scores [kQChunk, Nk] live in a per-thread buffer, so memory is O(chunk * Nk), never Nk * Nq.
-// Forward: S = scale Q_c K^T, row softmax (lse kept), O_c = P V — tasks are (b, h, chunk).
+// Attention, fast CPU version. Tasks are (batch, head); inside, queries are processed in chunks of
+// kQChunk whose scores [kQChunk, Nk] live in a per-task buffer (core allocator), so memory is
+// O(chunk * Nk), never Nk * Nq. K and V are packed once per head for all chunks.
+// Forward: S = scale Q_c K^T, row softmax (lse kept), O_c = P V.
 // Backward: per (b, h) the chunks run in order (dK, dV of that head accumulate deterministically):
 //   P = exp(S - lse), dV += P^T dO_c, dP = dO_c V^T, dS = P (dP - rowdot(dO_c, O_c)),
 //   dQ_c = scale dS K, dK += scale dS^T Q_c.
@@ -17,6 +18,10 @@ using dbt::cpu::vexp_shifted;
 using dbt::cpu::vrow_dot;
 using dbt::cpu::vrow_max;
 using dbt::cpu::vrow_sum;
+using dbt::cpu::gemm_packed_b;
+using dbt::cpu::pack_b;
+using dbt::cpu::packed_b_size;
+using dbt::cpu::PackedB;
 using dbt::cpu::sgemm;
 
 namespace {
@@ -31,8 +36,6 @@ struct Geo {
         scale(p.scale != 0.0f ? p.scale : float(1.0 / std::sqrt(double(q.dim(2) / p.heads)))) {}
 };
 
-// Scratch for one task range: [2, kQChunk * Nk] from the core allocator (counted in its statistics).
-Tensor scratch(int64_t Nk) { return Tensor::empty(Shape{2, kQChunk * Nk}); }
 
 // Masks scores of keys after the query (causal) to -inf; rows are queries i0 .. i0+rows-1.
 void apply_causal(float* S, int64_t rows, int64_t Nk, int64_t i0) {
@@ -50,29 +53,31 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
   const float* V = v.data<float>();
   float* O = out.data<float>();
   float* L = lse ? lse->data<float>() : nullptr;
-  const int64_t chunks = (g.Nq + kQChunk - 1) / kQChunk;
   const int64_t ldq = g.H * g.D, ldv = g.H * g.Dv;
-  parallel_for(g.B * g.H * chunks, 1, [&](int64_t t0, int64_t t1) {
-    Tensor buf = scratch(g.Nk);
+  const int64_t kt_size = packed_b_size(g.D, g.Nk), v_size = packed_b_size(g.Nk, g.Dv);
+  // One task per (batch, head): K^T and V are packed once and reused by every query chunk.
+  parallel_for(g.B * g.H, 1, [&](int64_t t0, int64_t t1) {
+    Tensor buf = Tensor::empty(Shape{kQChunk * g.Nk + kt_size + v_size});
+    float* S = buf.data<float>();
     for (int64_t t = t0; t < t1; t++) {
-      const int64_t b = t / (g.H * chunks), h = (t / chunks) % g.H, c = t % chunks;
-      const int64_t i0 = c * kQChunk, rows = std::min(kQChunk, g.Nq - i0);
-      float* S = buf.data<float>();
-      const float* Qc = Q + (b * g.Nq + i0) * ldq + h * g.D;
-      const float* Kh = K + b * g.Nk * ldq + h * g.D;
-      const float* Vh = V + b * g.Nk * ldv + h * g.Dv;
-      sgemm(false, true, rows, g.Nk, g.D, g.scale, Qc, ldq, Kh, ldq, 0.0f, S, g.Nk);
-      if (p.causal) apply_causal(S, rows, g.Nk, i0);
-      for (int64_t r = 0; r < rows; r++) {
-        float* s = S + r * g.Nk;
-        const float m = vrow_max(s, g.Nk);  // finite: key 0 is never masked
-        vexp_shifted(s, g.Nk, m);
-        const float sum = vrow_sum(s, g.Nk);
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j < g.Nk; j++) s[j] *= inv;
-        if (L) L[(b * g.H + h) * g.Nq + i0 + r] = m + std::log(sum);
+      const int64_t b = t / g.H, h = t % g.H;
+      const PackedB kt = pack_b(true, g.D, g.Nk, K + b * g.Nk * ldq + h * g.D, ldq, S + kQChunk * g.Nk);
+      const PackedB vp = pack_b(false, g.Nk, g.Dv, V + b * g.Nk * ldv + h * g.Dv, ldv, S + kQChunk * g.Nk + kt_size);
+      for (int64_t i0 = 0; i0 < g.Nq; i0 += kQChunk) {
+        const int64_t rows = std::min(kQChunk, g.Nq - i0);
+        gemm_packed_b(rows, Q + (b * g.Nq + i0) * ldq + h * g.D, ldq, false, g.scale, kt, 0.0f, S, g.Nk);
+        if (p.causal) apply_causal(S, rows, g.Nk, i0);
+        for (int64_t r = 0; r < rows; r++) {
+          float* s = S + r * g.Nk;
+          const float m = vrow_max(s, g.Nk);  // finite: key 0 is never masked
+          vexp_shifted(s, g.Nk, m);
+          const float sum = vrow_sum(s, g.Nk);
+          const float inv = 1.0f / sum;
+          for (int64_t j = 0; j < g.Nk; j++) s[j] *= inv;
+          if (L) L[(b * g.H + h) * g.Nq + i0 + r] = m + std::log(sum);
+        }
+        gemm_packed_b(rows, S, g.Nk, false, 1.0f, vp, 0.0f, O + (b * g.Nq + i0) * ldv + h * g.Dv, ldv);
       }
-      sgemm(false, false, rows, g.Dv, g.Nk, 1.0f, S, g.Nk, Vh, ldv, 0.0f, O + (b * g.Nq + i0) * ldv + h * g.Dv, ldv);
     }
   });
 }
@@ -90,41 +95,44 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
   float* DK = dk ? dk->data<float>() : nullptr;
   float* DV = dv ? dv->data<float>() : nullptr;
   const int64_t ldq = g.H * g.D, ldv = g.H * g.Dv;
+  const int64_t kt_size = packed_b_size(g.D, g.Nk), vt_size = packed_b_size(g.Dv, g.Nk), k_size = packed_b_size(g.Nk, g.D);
   parallel_for(g.B * g.H, 1, [&](int64_t t0, int64_t t1) {
-    Tensor buf = scratch(g.Nk);
+    Tensor buf = Tensor::empty(Shape{2 * kQChunk * g.Nk + kt_size + vt_size + k_size});
+    float* S = buf.data<float>();
+    float* dP = S + kQChunk * g.Nk;
+    float* packs = dP + kQChunk * g.Nk;
     for (int64_t t = t0; t < t1; t++) {
       const int64_t b = t / g.H, h = t % g.H;
       const float* Kh = K + b * g.Nk * ldq + h * g.D;
       const float* Vh = V + b * g.Nk * ldv + h * g.Dv;
       float* DKh = DK ? DK + b * g.Nk * ldq + h * g.D : nullptr;
       float* DVh = DV ? DV + b * g.Nk * ldv + h * g.Dv : nullptr;
+      const PackedB kt = pack_b(true, g.D, g.Nk, Kh, ldq, packs);              // K^T for S = Q K^T
+      const PackedB vt = pack_b(true, g.Dv, g.Nk, Vh, ldv, packs + kt_size);   // V^T for dP = dO V^T
+      const PackedB kk = pack_b(false, g.Nk, g.D, Kh, ldq, packs + kt_size + vt_size);  // K for dQ = dS K
       for (int64_t j = 0; j < g.Nk; j++) {
         if (DKh) std::fill(DKh + j * ldq, DKh + j * ldq + g.D, 0.0f);
         if (DVh) std::fill(DVh + j * ldv, DVh + j * ldv + g.Dv, 0.0f);
       }
       for (int64_t i0 = 0; i0 < g.Nq; i0 += kQChunk) {
         const int64_t rows = std::min(kQChunk, g.Nq - i0);
-        float* S = buf.data<float>();
-        float* dP = S + kQChunk * g.Nk;
         const float* Qc = Q + (b * g.Nq + i0) * ldq + h * g.D;
         const float* Oc = O + (b * g.Nq + i0) * ldv + h * g.Dv;
         const float* DOc = DO + (b * g.Nq + i0) * ldv + h * g.Dv;
         const float* Lc = L + (b * g.H + h) * g.Nq + i0;
-        sgemm(false, true, rows, g.Nk, g.D, g.scale, Qc, ldq, Kh, ldq, 0.0f, S, g.Nk);
+        gemm_packed_b(rows, Qc, ldq, false, g.scale, kt, 0.0f, S, g.Nk);
         if (p.causal) apply_causal(S, rows, g.Nk, i0);
-        for (int64_t r = 0; r < rows; r++) {
-          vexp_shifted(S + r * g.Nk, g.Nk, Lc[r]);
-        }
+        for (int64_t r = 0; r < rows; r++) vexp_shifted(S + r * g.Nk, g.Nk, Lc[r]);
         if (DVh) sgemm(true, false, g.Nk, g.Dv, rows, 1.0f, S, g.Nk, DOc, ldv, 1.0f, DVh, ldv);
         if (!DQ && !DKh) continue;
-        sgemm(false, true, rows, g.Nk, g.Dv, 1.0f, DOc, ldv, Vh, ldv, 0.0f, dP, g.Nk);
+        gemm_packed_b(rows, DOc, ldv, false, 1.0f, vt, 0.0f, dP, g.Nk);
         for (int64_t r = 0; r < rows; r++) {
           const float di = vrow_dot(DOc + r * ldv, Oc + r * ldv, g.Dv);
           float* dp = dP + r * g.Nk;
           const float* s = S + r * g.Nk;
           for (int64_t j = 0; j < g.Nk; j++) dp[j] = s[j] * (dp[j] - di);
         }
-        if (DQ) sgemm(false, false, rows, g.D, g.Nk, g.scale, dP, g.Nk, Kh, ldq, 0.0f, DQ + (b * g.Nq + i0) * ldq + h * g.D, ldq);
+        if (DQ) gemm_packed_b(rows, dP, g.Nk, false, g.scale, kk, 0.0f, DQ + (b * g.Nq + i0) * ldq + h * g.D, ldq);
         if (DKh) sgemm(true, false, g.Nk, g.D, rows, g.scale, dP, g.Nk, Qc, ldq, 1.0f, DKh, ldq);
       }
     }

@@ -350,6 +350,46 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
   });
 }
 
+int64_t packed_b_size(int64_t K, int64_t N) {
+  const KernelSpec& ks = kernel_spec();
+  return K * ((N + ks.nr - 1) / ks.nr * ks.nr);
+}
+
+PackedB pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst) {
+  const KernelSpec& ks = kernel_spec();
+  PlainB pb{B, ldb, trans_b};
+  PackedB out{dst, K, N, (N + ks.nr - 1) / ks.nr * ks.nr};
+  for (int64_t pc = 0; pc < K; pc += ks.kc) {
+    const int64_t kc = std::min(ks.kc, K - pc);
+    pack_plain_b(&pb, pc, kc, 0, N, ks.nr, dst + pc * out.n_pad);
+  }
+  return out;
+}
+
+void gemm_packed_b(int64_t M, const float* A, int64_t lda, bool trans_a, float alpha, const PackedB& b, float beta,
+                   float* C, int64_t ldc) {
+  if (M <= 0 || b.N <= 0) return;
+  if (b.K <= 0 || alpha == 0.0f) {
+    scale_c(M, b.N, beta, C, ldc);
+    return;
+  }
+  const KernelSpec& ks = kernel_spec();
+  Prepacked pre;
+  pre.b = b.data;
+  pre.n_pad = b.n_pad;
+  const BSource unused{nullptr, nullptr};
+  int threads = double(M) * double(b.N) * double(b.K) < 2.0 * 64 * 64 * 64 ? 1 : num_threads();
+  const int64_t units = (M + ks.mr - 1) / ks.mr;
+  const int64_t parts = std::min<int64_t>(threads == 1 ? 1 : int64_t(threads) * 3, units);
+  parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+      const int64_t u0 = units * p / parts, u1 = units * (p + 1) / parts;
+      gemm_serial(ks, u0 * ks.mr, std::min(M, u1 * ks.mr), 0, b.N, b.K, A, lda, trans_a, alpha, unused, beta, C, ldc,
+                  pre);
+    }
+  });
+}
+
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   PlainB pb{B, ldb, trans_b};

@@ -24,6 +24,19 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// B packed once for many products with different A (attention reuses K and V across query chunks).
+struct PackedB {
+  const float* data = nullptr;
+  int64_t K = 0, N = 0, n_pad = 0;
+};
+// Number of floats pack_b writes for a K x N operand.
+int64_t packed_b_size(int64_t K, int64_t N);
+// Packs op(B) (K x N; B is [K,N] with ldb, or [N,K] when trans_b) into dst (packed_b_size floats).
+PackedB pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst);
+// C[M,N] = alpha * op(A) @ B + beta * C with B packed by pack_b.
+void gemm_packed_b(int64_t M, const float* A, int64_t lda, bool trans_a, float alpha, const PackedB& b, float beta,
+                   float* C, int64_t ldc);
+
 // Tile sizes of the kernel in use (for implicit-GEMM packers and tests).
 int gemm_nr();
 int gemm_mr();
