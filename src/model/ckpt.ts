@@ -189,9 +189,10 @@ export async function openCkptStore(path: string): Promise<TensorStore> {
       tensors.set(k, {
         dtype: storage.dtype,
         shape: size,
-        read: async () => {
+        ...(contiguous ? { readRange: (at: number, into: Uint8Array) => zip.readRange(storage.entry, offset * item + at, into.byteLength, into) } : {}),
+        read: async (into?: Uint8Array) => {
           if (n === 0) return new Uint8Array(0);
-          if (contiguous) return zip.readRange(storage.entry, offset * item, n * item);
+          if (contiguous) return zip.readRange(storage.entry, offset * item, n * item, into);
           const span = await zip.readRange(storage.entry, offset * item, (last - offset + 1) * item);
           return gather(span, size, stride, item);
         },

@@ -6,10 +6,11 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { NAMED_ARCHS, type ModelArch } from './arch.js';
-import { convertFloatBytes, fromFloat32, isFloatDType } from './dtype.js';
+import { fromFloat32 } from './dtype.js';
+import { transferTensor } from './transfer.js';
 import { hashFile, type FileHashes } from './hashes.js';
 import { initTensorBytes, initTensorF32 } from './init.js';
-import { COMPONENTS, expectedTensors, type Component } from './keys.js';
+import { COMPONENTS, expectedTensors, numel, type Component } from './keys.js';
 import { writeModelDir, type ModelJson, type ModelSourceInfo, type SchedulerName } from './modeldir.js';
 import type { TensorToWrite } from './safetensors.js';
 import type { ClipTokenizer } from './tokenizer.js';
@@ -79,8 +80,8 @@ export async function createModel(opts: CreateModelOptions): Promise<CreateModel
         key,
         dtype,
         shape: spec.shape,
-        data: () => {
-          const bytes = dtype === 'F16' ? fromFloat32(initTensorF32(spec, seed), 'F16') : initTensorBytes(spec, seed);
+        data: (scratch) => {
+          const bytes = dtype === 'F16' ? fromFloat32(initTensorF32(spec, seed), 'F16', scratch(2 * numel(spec.shape))) : initTensorBytes(spec, seed);
           count(bytes.byteLength);
           return bytes;
         },
@@ -105,21 +106,7 @@ export async function createModel(opts: CreateModelOptions): Promise<CreateModel
     }
     if (!w.tokenizer) warnings.push(`model created without a tokenizer: ${w.tokenizerProblem}`);
     if (w.ema.available && !opts.useEma) warnings.push('the source also has EMA weights (model_ema.*); pass --use-ema to take those instead');
-    const tensors = componentTensors(w.arch, (key) => {
-      const t = w.tensors.get(key)!;
-      const dtype = isFloatDType(t.dtype) ? floatType : t.dtype;
-      return {
-        key,
-        dtype,
-        shape: t.shape,
-        data: async () => {
-          const raw = await w.readRaw(key);
-          const bytes = dtype === t.dtype ? raw : convertFloatBytes(raw, t.dtype, dtype as 'F32' | 'F16');
-          count(bytes.byteLength);
-          return bytes;
-        },
-      };
-    });
+    const tensors = componentTensors(w.arch, (key) => transferTensor(w, key, floatType, { onBytes: count }));
     total = totalBytes(tensors);
     const source: ModelSourceInfo = {
       kind: 'file',

@@ -1,7 +1,13 @@
 /**
  * Tensor element types as safetensors names them, and the float conversions the loaders and writers need.
  * Conversions are bit-exact: f32→f16/bf16 round to nearest even, NaN stays NaN, overflow goes to ±Inf.
+ * Files are little-endian and typed arrays use the machine's byte order: dbt runs on little-endian
+ * machines (x86-64, arm64), which `assertLittleEndian` checks once.
  */
+export function assertLittleEndian(): void {
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('dbt reads and writes model files on little-endian machines only');
+}
+assertLittleEndian();
 export const DTYPE_SIZES = {
   F64: 8,
   F32: 4,
@@ -91,6 +97,18 @@ export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array {
       return out;
     case 'F16': {
       const t = halfToFloatTable();
+      // Two halves per 32-bit load when aligned: half the memory reads of the obvious loop.
+      if (src.byteOffset % 4 === 0) {
+        const pairs = n >>> 1;
+        const w = new Uint32Array(src.buffer, src.byteOffset, pairs);
+        for (let i = 0, j = 0; i < pairs; i++, j += 2) {
+          const v = w[i];
+          out[j] = t[v & 0xffff];
+          out[j + 1] = t[v >>> 16];
+        }
+        if (n & 1) out[n - 1] = t[src[2 * n - 2] | (src[2 * n - 1] << 8)];
+        return out;
+      }
       const h = new Uint16Array(src.buffer, src.byteOffset, n);
       for (let i = 0; i < n; i++) out[i] = t[h[i]];
       return out;
@@ -178,19 +196,20 @@ function f32BitsToBf16Bits(bits: number): number {
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** Encode f32 values as little-endian bytes of `dtype` (F32, F16 or BF16). */
-export function fromFloat32(values: Float32Array, dtype: FloatStoreDType): Uint8Array {
+/** Encode f32 values as little-endian bytes of `dtype` (F32: a view; F16/BF16: into `into` when given and large enough). */
+export function fromFloat32(values: Float32Array, dtype: FloatStoreDType, into?: Uint8Array): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   const n = values.length;
   const bits = new Uint32Array(values.buffer, values.byteOffset, n);
-  const out = new Uint16Array(n);
+  const usable = into && into.byteLength >= 2 * n && into.byteOffset % 2 === 0;
+  const out = usable ? new Uint16Array(into.buffer, into.byteOffset, n) : new Uint16Array(n);
   if (dtype === 'F16') for (let i = 0; i < n; i++) out[i] = f32BitsToHalfBits(bits[i]);
   else for (let i = 0; i < n; i++) out[i] = f32BitsToBf16Bits(bits[i]);
-  return new Uint8Array(out.buffer);
+  return new Uint8Array(out.buffer, out.byteOffset, 2 * n);
 }
 
-/** Convert raw little-endian bytes between float dtypes (identity when equal). */
-export function convertFloatBytes(bytes: Uint8Array, from: DType, to: FloatStoreDType): Uint8Array {
+/** Convert raw little-endian bytes between float dtypes (identity when equal), into `into` when given. */
+export function convertFloatBytes(bytes: Uint8Array, from: DType, to: FloatStoreDType, into?: Uint8Array): Uint8Array {
   if (from === to) return bytes;
-  return fromFloat32(toFloat32(bytes, from), to);
+  return fromFloat32(toFloat32(bytes, from), to, into);
 }

@@ -10,9 +10,10 @@ import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { diffusersNames, DIFFUSERS_WEIGHT_FILE, writeDiffusersConfigs } from './diffusers.js';
-import { convertFloatBytes, isFloatDType, type DType, type FloatStoreDType } from './dtype.js';
-import { hashFile, type FileHashes } from './hashes.js';
-import { COMPONENTS, type Component } from './keys.js';
+import { dtypeSize, isFloatDType, type DType, type FloatStoreDType } from './dtype.js';
+import { targetDType, transferTensor } from './transfer.js';
+import type { FileHashes } from './hashes.js';
+import { COMPONENTS, numel, type Component } from './keys.js';
 import { writeSafetensors, type TensorToWrite } from './safetensors.js';
 import { writeTokenizerFiles } from './tokenizer-files.js';
 import { openWeights, type WeightSource } from './weights.js';
@@ -119,28 +120,16 @@ export async function exportModel(opts: ExportModelOptions): Promise<ExportModel
     const title = opts.title ?? (w.modelJson?.name || basename(out).replace(/\.safetensors$/i, ''));
     const metadata = exportMetadata(w, { title, ema: !!opts.ema });
     let produced = 0;
-    const total = [...w.tensors.values()].reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1) * (isFloatDType(t.dtype) ? (dtype === 'F32' ? 4 : 2) : 8), 0);
-    const tensorFor = (key: string, shape?: number[], newKey?: string): TensorToWrite => {
-      const t = w.tensors.get(key)!;
-      const target = isFloatDType(t.dtype) ? dtype : t.dtype;
-      return {
-        key: newKey ?? key,
-        dtype: target,
-        shape: shape ?? t.shape,
-        data: async () => {
-          const raw = await w.readRaw(key);
-          const bytes = target === t.dtype ? raw : convertFloatBytes(raw, t.dtype, target as FloatStoreDType);
-          produced += bytes.byteLength;
-          opts.onBytes?.(produced, total);
-          return bytes;
-        },
-      };
+    const total = [...w.tensors.values()].reduce((n, t) => n + numel(t.shape) * dtypeSize(targetDType(t.dtype, dtype)), 0);
+    const onBytes = (n: number) => {
+      produced += n;
+      opts.onBytes?.(produced, total);
     };
+    const tensorFor = (key: string, shape?: number[], as?: string): TensorToWrite => transferTensor(w, key, dtype, { shape, as, onBytes });
 
     if (format === 'safetensors') {
       await mkdir(dirname(out), { recursive: true });
-      const bytes = await writeSafetensors(out, [...w.tensors.keys()].map((k) => tensorFor(k)), { metadata });
-      const hashes = await hashFile(out);
+      const { bytes, hashes } = await writeSafetensors(out, [...w.tensors.keys()].map((k) => tensorFor(k)), { metadata, hash: true });
       return { out, format, dtype, tensors: w.tensors.size, bytes, metadata, hashes, warnings, notes };
     }
 
@@ -155,7 +144,7 @@ export async function exportModel(opts: ExportModelOptions): Promise<ExportModel
         perComponent[to.component].push(tensorFor(ldm, shape, to.key));
       }
       let bytes = 0;
-      for (const c of COMPONENTS) bytes += await writeSafetensors(join(tmp, DIFFUSERS_WEIGHT_FILE[c]), perComponent[c], { metadata: { format: 'pt' } });
+      for (const c of COMPONENTS) bytes += (await writeSafetensors(join(tmp, DIFFUSERS_WEIGHT_FILE[c]), perComponent[c], { metadata: { format: 'pt' } })).bytes;
       if (w.tokenizer) await writeTokenizerFiles(join(tmp, 'tokenizer'), w.tokenizer);
       else warnings.push(`the diffusers folder has no tokenizer files: ${w.tokenizerProblem}`);
       if (existsSync(out)) await rm(out, { recursive: true, force: true });

@@ -11,6 +11,35 @@ export interface FileHashes {
 }
 
 const CHUNK = 16 << 20;
+const LEGACY_AT = 0x100000;
+const LEGACY_LEN = 0x10000;
+
+/** The same hashes computed incrementally over a file's bytes in order (used while writing one). */
+export class FileHasher {
+  private readonly whole = createHash('sha256');
+  private readonly legacy = Buffer.alloc(LEGACY_LEN);
+  private legacyLen = 0;
+  private position = 0;
+
+  update(bytes: Uint8Array): void {
+    this.whole.update(bytes);
+    const start = this.position;
+    const end = start + bytes.byteLength;
+    const from = Math.max(start, LEGACY_AT);
+    const to = Math.min(end, LEGACY_AT + LEGACY_LEN);
+    if (from < to) {
+      this.legacy.set(bytes.subarray(from - start, to - start), from - LEGACY_AT);
+      this.legacyLen = Math.max(this.legacyLen, to - LEGACY_AT);
+    }
+    this.position = end;
+  }
+
+  digest(): FileHashes {
+    const sha256 = this.whole.digest('hex');
+    const legacy = createHash('sha256').update(this.legacy.subarray(0, this.legacyLen)).digest('hex');
+    return { sha256, a1111: sha256.slice(0, 10), a1111Legacy: legacy.slice(0, 8) };
+  }
+}
 
 export async function hashFile(path: string): Promise<FileHashes> {
   const fh = await open(path, 'r');

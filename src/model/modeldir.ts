@@ -93,7 +93,7 @@ export async function writeModelDir(dir: string, contents: ModelDirContents, opt
   await mkdir(tmp);
   try {
     for (const c of COMPONENTS) {
-      const bytes = await writeSafetensors(join(tmp, COMPONENT_FILES[c]), contents.tensors[c], { metadata: { 'dbt.component': c } });
+      const { bytes } = await writeSafetensors(join(tmp, COMPONENT_FILES[c]), contents.tensors[c], { metadata: { 'dbt.component': c } });
       contents.onComponent?.(c, bytes);
     }
     let tokenizer: ModelJson['tokenizer'] = null;

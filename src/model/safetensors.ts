@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DbtError, FileFormatError } from '../errors.js';
 import { dtypeSize, isDType, toFloat32, DTYPE_SIZES, type DType } from './dtype.js';
+import { FileHasher, type FileHashes } from './hashes.js';
 
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const METADATA_KEY = '__metadata__';
@@ -174,12 +175,21 @@ export class SafetensorsFile {
     return e;
   }
 
-  /** The tensor's bytes as stored (little-endian, its own dtype). */
-  async readRaw(key: string): Promise<Buffer> {
+  /** The tensor's bytes as stored (little-endian, its own dtype), in `into` when it is given and large enough. */
+  async readRaw(key: string, into?: Uint8Array): Promise<Uint8Array> {
     const e = this.entry(key);
-    const buf = Buffer.allocUnsafeSlow(e.end - e.begin);
+    const n = e.end - e.begin;
+    const buf = into && into.byteLength >= n ? into.subarray(0, n) : Buffer.allocUnsafeSlow(n);
     await readFully(this.fh, buf, this.header.dataStart + e.begin, this.path);
     return buf;
+  }
+
+  /** `into.byteLength` bytes of the tensor starting `offset` bytes into it. */
+  async readRange(key: string, offset: number, into: Uint8Array): Promise<Uint8Array> {
+    const e = this.entry(key);
+    if (offset < 0 || offset + into.byteLength > e.end - e.begin) throw new DbtError(`${this.path}: range ${offset}+${into.byteLength} is outside tensor "${key}"`);
+    await readFully(this.fh, into, this.header.dataStart + e.begin + offset, this.path);
+    return into;
   }
 
   async readF32(key: string): Promise<Float32Array> {
@@ -199,18 +209,38 @@ export class SafetensorsFile {
   }
 }
 
+/**
+ * Hands out `bytes` of writer-owned memory the producer may fill and return. It stays untouched until the
+ * writer has written it: the writer alternates two slots and produces only one tensor ahead.
+ */
+export type Scratch = (bytes: number) => Uint8Array;
+
 export interface TensorToWrite {
   key: string;
   dtype: DType;
   shape: number[];
-  /** The bytes, or a function producing them when the writer reaches this tensor (keeps memory flat). */
-  data: Uint8Array | (() => Uint8Array | Promise<Uint8Array>);
+  /**
+   * The bytes, or a function producing them when the writer reaches this tensor (keeps memory flat). A
+   * producer that fills `scratch` instead of allocating saves the page faults of fresh memory per tensor.
+   */
+  data: Uint8Array | ((scratch: Scratch) => Uint8Array | Promise<Uint8Array> | AsyncIterable<Uint8Array>);
+}
+
+function isChunked(d: Uint8Array | AsyncIterable<Uint8Array>): d is AsyncIterable<Uint8Array> {
+  return typeof (d as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function';
 }
 
 export interface WriteOptions {
   metadata?: Record<string, string>;
   /** fsync before the rename (default true): a crash leaves either the old file or the complete new one. */
   durable?: boolean;
+  /** Compute the file's sha256 and A1111 hashes while writing (no second pass over the file). */
+  hash?: boolean;
+}
+
+export interface WriteResult {
+  bytes: number;
+  hashes?: FileHashes;
 }
 
 /** Builds the padded header for `tensors` in the order they will be written. */
@@ -245,8 +275,11 @@ export function tempPathFor(path: string): string {
 
 const STAGING_BYTES = 8 << 20;
 
-/** Writes a safetensors file atomically; returns the file's size in bytes. */
-export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], opts: WriteOptions = {}): Promise<number> {
+/**
+ * Writes a safetensors file atomically. Tensor i+1 is produced (read, converted) while tensor i is being
+ * written, so reading and writing overlap; at most two tensors' bytes are held at a time.
+ */
+export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], opts: WriteOptions = {}): Promise<WriteResult> {
   const ordered = safetensorsOrder(tensors);
   const { header, dataBytes } = buildSafetensorsHeader(ordered, opts.metadata);
   const tmp = tempPathFor(path);
@@ -254,6 +287,7 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
   let ok = false;
   try {
     const staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
+    const hasher = opts.hash ? new FileHasher() : undefined;
     let used = 0;
     let position = 0;
     const flush = async () => {
@@ -262,6 +296,7 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
       used = 0;
     };
     const put = async (bytes: Uint8Array) => {
+      hasher?.update(bytes);
       if (used + bytes.byteLength <= STAGING_BYTES) {
         staging.set(bytes, used);
         used += bytes.byteLength;
@@ -277,12 +312,46 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
       }
     };
     await put(header);
-    for (const t of ordered) {
-      const data = typeof t.data === 'function' ? await t.data() : t.data;
+    const slots: (Buffer | undefined)[] = [undefined, undefined];
+    const scratchFor =
+      (slot: number): Scratch =>
+      (bytes) => {
+        const have = slots[slot];
+        if (have && have.length >= bytes) return have.subarray(0, bytes);
+        const fresh = Buffer.allocUnsafeSlow(bytes);
+        slots[slot] = fresh;
+        return fresh;
+      };
+    const produce = (i: number): Promise<Uint8Array | AsyncIterable<Uint8Array>> => {
+      const t = ordered[i];
+      return Promise.resolve(typeof t.data === 'function' ? t.data(scratchFor(i % 2)) : t.data);
+    };
+    let next: Promise<Uint8Array | AsyncIterable<Uint8Array>> | undefined = ordered.length ? produce(0) : undefined;
+    // A rejected prefetch must not surface as an unhandled rejection while the previous write is pending.
+    next?.catch(() => undefined);
+    for (let i = 0; i < ordered.length; i++) {
+      const t = ordered[i];
+      const data = await next!;
+      next = i + 1 < ordered.length ? produce(i + 1) : undefined;
+      next?.catch(() => undefined);
       let expected = dtypeSize(t.dtype);
       for (const d of t.shape) expected *= d;
-      if (data.byteLength !== expected) throw new DbtError(`tensor "${t.key}": ${data.byteLength} bytes given, ${t.dtype} ${JSON.stringify(t.shape)} needs ${expected}`);
-      await put(data);
+      let given = 0;
+      if (isChunked(data)) {
+        // Chunks go straight to the file (the chunk buffer is reused by its producer after each write).
+        await flush();
+        for await (const chunk of data) {
+          given += chunk.byteLength;
+          if (given > expected) break;
+          hasher?.update(chunk);
+          await writeAll(fh, chunk, position);
+          position += chunk.byteLength;
+        }
+      } else {
+        given = data.byteLength;
+        if (given === expected) await put(data);
+      }
+      if (given !== expected) throw new DbtError(`tensor "${t.key}": ${given} bytes given, ${t.dtype} ${JSON.stringify(t.shape)} needs ${expected}`);
     }
     await flush();
     if (position !== header.length + dataBytes) throw new DbtError(`internal: wrote ${position} bytes, expected ${header.length + dataBytes}`);
@@ -290,7 +359,7 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
     await fh.close();
     await rename(tmp, path);
     ok = true;
-    return position;
+    return { bytes: position, hashes: hasher?.digest() };
   } finally {
     if (!ok) {
       await fh.close().catch(() => undefined);

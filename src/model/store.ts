@@ -8,8 +8,10 @@ import { SafetensorsFile } from './safetensors.js';
 export interface StoredTensor {
   dtype: DType;
   shape: number[];
-  /** The tensor's bytes, little-endian, contiguous, in its own dtype. */
-  read(): Promise<Uint8Array>;
+  /** The tensor's bytes, little-endian, contiguous, in its own dtype; in `into` when the store can. */
+  read(into?: Uint8Array): Promise<Uint8Array>;
+  /** `into.byteLength` bytes starting `offset` bytes into the tensor, when the format can read ranges. */
+  readRange?(offset: number, into: Uint8Array): Promise<Uint8Array>;
 }
 
 export type StoreFormat = 'safetensors' | 'ckpt';
@@ -27,6 +29,6 @@ export interface TensorStore {
 export async function openSafetensorsStore(path: string): Promise<TensorStore> {
   const f = await SafetensorsFile.open(path);
   const tensors = new Map<string, StoredTensor>();
-  for (const e of f.header.entries) tensors.set(e.key, { dtype: e.dtype, shape: e.shape, read: () => f.readRaw(e.key) });
+  for (const e of f.header.entries) tensors.set(e.key, { dtype: e.dtype, shape: e.shape, read: (into) => f.readRaw(e.key, into), readRange: (offset, into) => f.readRange(e.key, offset, into) });
   return { path, format: 'safetensors', tensors, metadata: f.metadata, close: () => f.close() };
 }

@@ -12,7 +12,7 @@ import type { ModelArch } from './arch.js';
 import { openCkptStore } from './ckpt.js';
 import { checkAgainstArch, detectArch, emaCoverage } from './detect.js';
 import { isDiffusersDir, openDiffusersDir } from './diffusers.js';
-import { toFloat32, type DType } from './dtype.js';
+import { dtypeSize, toFloat32, type DType } from './dtype.js';
 import { COMPONENTS, componentOf, EMA_PREFIX, emaKeyFor, expectedTensors, TEXT_PREFIX, type Component } from './keys.js';
 import { isModelDir, readModelJson, type ModelJson } from './modeldir.js';
 import { openSafetensorsStore, type StoredTensor, type TensorStore } from './store.js';
@@ -136,8 +136,16 @@ export interface WeightSource {
   readonly metadata: Record<string, string>;
   /** Exactly the tensors of `expectedTensors(arch)`, by LDM key. */
   readonly tensors: ReadonlyMap<string, WeightTensor>;
-  readRaw(key: string): Promise<Uint8Array>;
+  /** Stored bytes; read into `into` (when large enough) where the file format allows. */
+  readRaw(key: string, into?: Uint8Array): Promise<Uint8Array>;
   readF32(key: string): Promise<Float32Array>;
+  /** Stored bytes in chunks of at most `chunkBytes`, read into one reused buffer (valid until the next chunk). */
+  chunks(key: string, chunkBytes?: number): AsyncGenerator<Uint8Array>;
+  /**
+   * The tensors' stored bytes in `keys` order (default: all), reading ahead up to `aheadBytes` (default
+   * 256 MB) so the disk stays busy while the caller converts or uploads the previous tensor.
+   */
+  stream(keys?: readonly string[], opts?: { aheadBytes?: number }): AsyncGenerator<{ key: string; tensor: WeightTensor; bytes: Uint8Array }>;
   readonly ema: { available: boolean; used: boolean };
   readonly tokenizer: ClipTokenizer | null;
   /** Why there is no tokenizer (with where to get one), when `tokenizer` is null. */
@@ -184,7 +192,8 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
 
     const notes = [...view.notes];
     const tensors = new Map<string, WeightTensor>();
-    const readers = new Map<string, () => Promise<Uint8Array>>();
+    const readers = new Map<string, (into?: Uint8Array) => Promise<Uint8Array>>();
+    const rangeReaders = new Map<string, (offset: number, into: Uint8Array) => Promise<Uint8Array>>();
     for (const spec of expectedTensors(arch)) {
       if (spec.key === POSITION_IDS) {
         const stored = view.tensors.get(POSITION_IDS);
@@ -198,17 +207,55 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
       }
       const src = opts.useEma && spec.component === 'unet' ? (view.tensors.get(emaKeyFor(spec.key)) as StoredTensor) : (view.tensors.get(spec.key) as StoredTensor);
       tensors.set(spec.key, { key: spec.key, dtype: src.dtype, shape: spec.shape, component: spec.component });
-      readers.set(spec.key, () => src.read());
+      readers.set(spec.key, (into) => src.read(into));
+      if (src.readRange) rangeReaders.set(spec.key, (offset, into) => src.readRange!(offset, into));
     }
     const modelKeys = new Set(tensors.keys());
     const extraKeys = [...view.tensors.keys()].filter((k) => !modelKeys.has(k));
 
     const lookup = await findTokenizer(arch, { explicit: opts.tokenizer, modelDirs: view.tokenizerDirs });
-    const readRaw = (key: string): Promise<Uint8Array> => {
+    const readRaw = (key: string, into?: Uint8Array): Promise<Uint8Array> => {
       const r = readers.get(key);
       if (!r) throw new DbtError(`no tensor "${key}" in ${path}${componentOf(key) ? '' : ' (not an SD1.x model key)'}`);
-      return r();
+      return r(into);
     };
+    async function* stream(keys: readonly string[] = [...tensors.keys()], o: { aheadBytes?: number } = {}) {
+      const ahead = o.aheadBytes ?? 256e6;
+      const queue: { key: string; size: number; bytes: Promise<Uint8Array> }[] = [];
+      let queued = 0;
+      let next = 0;
+      try {
+        while (next < keys.length || queue.length) {
+          while (next < keys.length && (queue.length === 0 || queued < ahead)) {
+            const key = keys[next++];
+            const t = tensors.get(key);
+            if (!t) throw new DbtError(`no tensor "${key}" in ${path}`);
+            const size = t.shape.reduce((a, b) => a * b, 1) * dtypeSize(t.dtype);
+            const bytes = readRaw(key);
+            bytes.catch(() => undefined); // consumed (and rethrown) in order below
+            queue.push({ key, size, bytes });
+            queued += size;
+          }
+          const head = queue.shift()!;
+          queued -= head.size;
+          yield { key: head.key, tensor: tensors.get(head.key)!, bytes: await head.bytes };
+        }
+      } finally {
+        queue.length = 0;
+      }
+    }
+    async function* chunks(key: string, chunkBytes = 4 << 20) {
+      const t = tensors.get(key);
+      if (!t) throw new DbtError(`no tensor "${key}" in ${path}`);
+      const size = t.shape.reduce((a, b) => a * b, 1) * dtypeSize(t.dtype);
+      const range = rangeReaders.get(key);
+      if (!range || size <= chunkBytes) {
+        yield await readRaw(key);
+        return;
+      }
+      const buf = Buffer.allocUnsafeSlow(chunkBytes);
+      for (let offset = 0; offset < size; offset += chunkBytes) yield await range(offset, buf.subarray(0, Math.min(chunkBytes, size - offset)));
+    }
     return {
       path,
       format: view.format,
@@ -216,6 +263,8 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
       metadata: view.metadata,
       tensors,
       readRaw,
+      chunks,
+      stream,
       readF32: async (key) => toFloat32(await readRaw(key), tensors.get(key)!.dtype),
       ema: { available: emaAvailable, used: !!opts.useEma },
       tokenizer: lookup.tokenizer,

@@ -52,18 +52,23 @@ export class ZipReader {
     }
   }
 
-  private async readAt(position: number, length: number): Promise<Buffer> {
+  private async readAt(position: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     if (position < 0 || position + length > this.size) throw new FileFormatError(this.path, `zip structure points outside the file (bytes ${position}..${position + length} of ${this.size})`);
-    const buf = Buffer.allocUnsafeSlow(length);
+    const buf = into && into.byteLength >= length ? into.subarray(0, length) : Buffer.allocUnsafeSlow(length);
     await readFully(this.fh, buf, position, this.path);
     return buf;
+  }
+
+  private async readBuffer(position: number, length: number): Promise<Buffer> {
+    const b = await this.readAt(position, length);
+    return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   }
 
   private async readDirectory(): Promise<void> {
     const file = this.path;
     if (this.size < 22) throw new FileFormatError(file, 'file is too small to be a zip archive');
     const tailLen = Math.min(this.size, 22 + 0xffff);
-    const tail = await this.readAt(this.size - tailLen, tailLen);
+    const tail = await this.readBuffer(this.size - tailLen, tailLen);
     let eocd = -1;
     for (let i = tailLen - 22; i >= 0; i--) {
       if (tail.readUInt32LE(i) === SIG_EOCD) {
@@ -77,10 +82,10 @@ export class ZipReader {
     let cdOffset = tail.readUInt32LE(eocd + 16);
     const eocdAbs = this.size - tailLen + eocd;
     if (eocdAbs >= 20) {
-      const loc = await this.readAt(eocdAbs - 20, 20);
+      const loc = await this.readBuffer(eocdAbs - 20, 20);
       if (loc.readUInt32LE(0) === SIG_ZIP64_LOCATOR) {
         const z64At = u64(loc, 8, file, 'zip64 record offset');
-        const z64 = await this.readAt(z64At, 56);
+        const z64 = await this.readBuffer(z64At, 56);
         if (z64.readUInt32LE(0) !== SIG_ZIP64_EOCD) throw new FileFormatError(file, 'zip64 locator does not point at a zip64 end-of-central-directory record');
         count = u64(z64, 32, file, 'entry count');
         cdSize = u64(z64, 40, file, 'central directory size');
@@ -88,7 +93,7 @@ export class ZipReader {
       }
     }
     if (cdOffset + cdSize > this.size) throw new FileFormatError(file, `zip central directory (${cdSize} bytes at ${cdOffset}) runs past the end of the file: truncated download?`);
-    const cd = await this.readAt(cdOffset, cdSize);
+    const cd = await this.readBuffer(cdOffset, cdSize);
     let p = 0;
     for (let i = 0; i < count; i++) {
       if (p + 46 > cd.length || cd.readUInt32LE(p) !== SIG_CENTRAL) throw new FileFormatError(file, `zip central directory entry ${i} is corrupt`);
@@ -126,7 +131,7 @@ export class ZipReader {
   async dataOffset(entry: ZipEntry): Promise<number> {
     const cached = this.dataOffsets.get(entry.name);
     if (cached !== undefined) return cached;
-    const h = await this.readAt(entry.localHeaderOffset, 30);
+    const h = await this.readBuffer(entry.localHeaderOffset, 30);
     if (h.readUInt32LE(0) !== SIG_LOCAL) throw new FileFormatError(this.path, `zip entry ${entry.name}: local header not found at ${entry.localHeaderOffset}`);
     const at = entry.localHeaderOffset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
     if (at + entry.compressedSize > this.size) throw new FileFormatError(this.path, `zip entry ${entry.name} runs past the end of the file (truncated?)`);
@@ -144,7 +149,7 @@ export class ZipReader {
     const entry = this.entries.get(name);
     if (!entry) throw new FileFormatError(this.path, `zip entry ${name} not found`);
     this.check(entry);
-    const raw = await this.readAt(await this.dataOffset(entry), entry.compressedSize);
+    const raw = await this.readBuffer(await this.dataOffset(entry), entry.compressedSize);
     let data: Buffer;
     try {
       data = entry.method === 8 ? inflateRawSync(raw) : raw;
@@ -159,14 +164,17 @@ export class ZipReader {
     return data;
   }
 
-  /** Bytes [offset, offset+length) of an entry's contents; ranged for stored entries, via inflate otherwise. */
-  async readRange(name: string, offset: number, length: number): Promise<Buffer> {
+  /** Bytes [offset, offset+length) of an entry's contents (into `into` when given); ranged for stored entries, via inflate otherwise. */
+  async readRange(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const entry = this.entries.get(name);
     if (!entry) throw new FileFormatError(this.path, `zip entry ${name} not found`);
     this.check(entry);
     if (offset + length > entry.size) throw new FileFormatError(this.path, `read of bytes ${offset}..${offset + length} is past the end of zip entry ${name} (${entry.size} bytes)`);
-    if (entry.method === 0) return this.readAt((await this.dataOffset(entry)) + offset, length);
-    return (await this.read(name, false)).subarray(offset, offset + length);
+    if (entry.method === 0) return this.readAt((await this.dataOffset(entry)) + offset, length, into);
+    const part = (await this.read(name, false)).subarray(offset, offset + length);
+    if (!into || into.byteLength < length) return part;
+    into.set(part);
+    return into.subarray(0, length);
   }
 
   async close(): Promise<void> {

@@ -200,3 +200,22 @@ describe('corrupt .ckpt files are refused with a specific message', () => {
   });
 });
 
+
+describe('chunked reads', () => {
+  it('WeightSource.chunks() of safetensors and .ckpt sources equal readRaw for any chunk size', async () => {
+    for (const file of ['twin-f32.safetensors', 'twin-f32.ckpt', 'twin64-f32.ckpt']) {
+      const w = await openWeights(join(dir, file));
+      try {
+        for (const key of ['model.diffusion_model.input_blocks.1.1.proj_in.weight', 'cond_stage_model.transformer.text_model.embeddings.position_ids']) {
+          for (const size of [7, 1000, 1 << 20]) {
+            const parts: Buffer[] = [];
+            for await (const c of w.chunks(key, size)) parts.push(Buffer.from(c));
+            expect(Buffer.concat(parts).equals(Buffer.from(await w.readRaw(key))), `${file} ${key} ${size}`).toBe(true);
+          }
+        }
+      } finally {
+        await w.close();
+      }
+    }
+  });
+});

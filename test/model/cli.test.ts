@@ -168,3 +168,33 @@ describe('create → export → create through the built CLI', () => {
     expect(existsSync(join(dir, 'models/y'))).toBe(false);
   });
 });
+
+describe('SD1.5 sizes without SD1.5 costs', () => {
+  it('a sparse SD1.5-shaped f16 file is detected as SD1.x with the exact key set and published parameter counts', async () => {
+    const { buildSafetensorsHeader } = await import('../../src/model/safetensors.js');
+    const { SD15_ARCH } = await import('../../src/model/arch.js');
+    const { openSync, writeSync, ftruncateSync, closeSync } = await import('node:fs');
+    const dir = tempDir();
+    const specs = expectedTensors(SD15_ARCH).map((t) => ({ key: t.key, dtype: t.dtype === 'I64' ? ('I64' as const) : ('F16' as const), shape: t.shape }));
+    const { header, dataBytes } = buildSafetensorsHeader(specs);
+    const path = join(dir, 'sd15-sparse.safetensors');
+    const fd = openSync(path, 'w');
+    writeSync(fd, header, 0, header.length, 0);
+    ftruncateSync(fd, header.length + dataBytes); // 2.1 GB of zeros that take no disk
+    closeSync(fd);
+    const r = runCli(['--json', 'inspect', path, '--no-hash']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.architecture.arch).toEqual({ ...SD15_ARCH, name: 'sd1' });
+    expect(rep.components.unet).toEqual({ tensors: 686, params: 859_520_964, dtypes: { F16: 686 } });
+    expect(rep.components.vae).toEqual({ tensors: 248, params: 83_653_863, dtypes: { F16: 248 } });
+    expect(rep.components.text_encoder).toEqual({ tensors: 197, params: 123_060_480, dtypes: { F16: 196, I64: 1 } });
+    const { openWeights } = await import('../../src/model/weights.js');
+    const w = await openWeights(path);
+    try {
+      expect([...w.tensors.keys()]).toEqual(expectedTensors(SD15_ARCH).map((t) => t.key));
+    } finally {
+      await w.close();
+    }
+  });
+});

@@ -158,3 +158,28 @@ describe('safetensors writer and lazy reader', () => {
     await expect(SafetensorsFile.open(path)).rejects.toThrow(`${path}: file is truncated`);
   });
 });
+
+describe('chunked transfer', () => {
+  it('the writer accepts a tensor as chunks and checks their total', async () => {
+    const values = randomF32(1000, 5);
+    const bytes = new Uint8Array(values.buffer);
+    async function* chunks(size: number, total = bytes.byteLength) {
+      for (let o = 0; o < total; o += size) yield bytes.subarray(o, Math.min(o + size, total));
+    }
+    const path = join(dir, 'chunked.safetensors');
+    await writeSafetensors(path, [
+      { key: 'small', dtype: 'F32', shape: [2], data: new Uint8Array(new Float32Array([1, 2]).buffer) },
+      { key: 'big', dtype: 'F32', shape: [1000], data: () => chunks(333) },
+    ]);
+    const f = await SafetensorsFile.open(path);
+    try {
+      expect(await f.readF32('big')).toEqual(values);
+      expect([...(await f.readF32('small'))]).toEqual([1, 2]);
+      const part = new Uint8Array(12);
+      expect(new Float32Array((await f.readRange('big', 40, part)).slice().buffer)).toEqual(values.subarray(10, 13));
+    } finally {
+      await f.close();
+    }
+    await expect(writeSafetensors(join(dir, 'short.safetensors'), [{ key: 'big', dtype: 'F32', shape: [1000], data: () => chunks(333, 3996) }])).rejects.toThrow(/3996 bytes given, F32 \[1000\] needs 4000/);
+  });
+});

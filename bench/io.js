@@ -1,0 +1,147 @@
+// `npm run bench -- io [--dir DIR] [--keep]`: checkpoint IO throughput on a 2.13 GB SD1.5-size float16
+// safetensors file, next to `cp` of the same file on the same disk, in one process run.
+//   load raw    openWeights + every tensor's bytes as stored (what export and conversion read)
+//   load f32    openWeights + every tensor as Float32Array (what the trainer reads; f16 → f32 on the fly)
+//   write       writeSafetensors of every tensor (the writer alone), with and without fsync
+//   export      `dbt export` as users run it: read, write, fsync, rename, then sha256 for the A1111 hash
+// The file's pages are warm in the page cache for every reader, as they are for cp; every step starts after
+// an untimed `sync`, so no step pays for an earlier step's writeback. Writers without fsync compare with cp,
+// with fsync with `cp && sync`. Rounds are interleaved and the best time of each step is reported (the
+// machine is shared; the worst times are other people's builds).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SD15_ARCH } from '../dist/model/arch.js';
+import { exportModel } from '../dist/model/export.js';
+import { expectedTensors } from '../dist/model/keys.js';
+import { writeSafetensors } from '../dist/model/safetensors.js';
+import { toFloat32 } from '../dist/model/dtype.js';
+import { openWeights } from '../dist/model/weights.js';
+import { transferTensor } from '../dist/model/transfer.js';
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+};
+const dir = arg('--dir', join(tmpdir(), 'dbt-bench-io'));
+const keep = process.argv.includes('--keep');
+mkdirSync(dir, { recursive: true });
+const src = join(dir, 'sd15-f16.safetensors');
+const copy = join(dir, 'cp-copy.safetensors');
+const out = join(dir, 'written.safetensors');
+const exported = join(dir, 'exported.safetensors');
+
+// A deterministic, non-trivial f16 payload (random bits in the exponent range of real weights).
+const pattern = new Uint16Array(8 << 20);
+let s = 12345;
+for (let i = 0; i < pattern.length; i++) {
+  s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+  pattern[i] = (s >>> 16) & 0xa7ff; // |x| < 0.25, both signs
+}
+const patternBytes = new Uint8Array(pattern.buffer);
+const specs = expectedTensors(SD15_ARCH);
+const sourceTensors = specs.map((t, i) => {
+  const dtype = t.dtype === 'I64' ? 'I64' : 'F16';
+  const n = t.shape.reduce((a, b) => a * b, 1) * (dtype === 'I64' ? 8 : 2);
+  return { key: t.key, dtype, shape: t.shape, data: () => (n <= patternBytes.length ? patternBytes.subarray((i * 64) % 4096, ((i * 64) % 4096) + n) : Buffer.alloc(n, i)) };
+});
+
+const MB = 1e6;
+const REPS = Number(arg('--reps', '3'));
+const step = arg('--step', undefined);
+function sh(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
+}
+
+// ---- the steps, each run in a fresh process (as cp is) ----
+const STEPS = {
+  async 'load raw'() {
+    const w = await openWeights(src);
+    try {
+      for await (const _ of w.stream());
+    } finally {
+      await w.close();
+    }
+  },
+  async 'load f32'() {
+    const w = await openWeights(src);
+    try {
+      for await (const { tensor, bytes } of w.stream()) toFloat32(bytes, tensor.dtype);
+    } finally {
+      await w.close();
+    }
+  },
+  'read + write': () => copyThrough(false),
+  'read + write + fsync': () => copyThrough(true),
+  async 'dbt export'() {
+    await exportModel({ source: src, out: exported, force: true });
+  },
+};
+/** openWeights → writeSafetensors, the path of create/export without metadata and hashing. */
+async function copyThrough(durable) {
+  const w = await openWeights(src);
+  try {
+    await writeSafetensors(out, [...w.tensors.keys()].map((k) => transferTensor(w, k, 'F16')), { durable });
+  } finally {
+    await w.close();
+  }
+}
+if (step) {
+  await STEPS[step]();
+  process.exit(0);
+}
+
+// ---- the driver ----
+if (!existsSync(src)) {
+  process.stderr.write(`writing the 2.1 GB source file ${src} …\n`);
+  await writeSafetensors(src, sourceTensors, { metadata: { 'modelspec.title': 'bench' }, durable: false });
+}
+const size = statSync(src).size;
+process.stderr.write(`source: ${src} (${(size / MB).toFixed(0)} MB, ${specs.length} tensors, f16); ${REPS} rounds, best of each reported\n`);
+sh('cat', [src]); // warm the page cache once, for cp and dbt alike
+
+const results = new Map();
+function timed(name, cmd, args) {
+  sh('sync', []); // every step starts with no dirty pages of an earlier step waiting for writeback (untimed)
+  const t0 = performance.now();
+  sh(cmd, args);
+  const s = (performance.now() - t0) / 1000;
+  (results.get(name) ?? results.set(name, []).get(name)).push(s);
+  for (const f of [copy, out, exported]) rmSync(f, { force: true });
+}
+const self = fileURLToPath(import.meta.url);
+const node = (name) => [process.execPath, [self, '--step', name, '--dir', dir]];
+for (let rep = 0; rep < REPS; rep++) {
+  timed('cp', 'cp', [src, copy]);
+  timed('load raw', ...node('load raw'));
+  timed('load f32', ...node('load f32'));
+  timed('read + write', ...node('read + write'));
+  timed('cp && sync', 'sh', ['-c', `cp '${src}' '${copy}' && sync '${copy}'`]);
+  timed('read + write + fsync', ...node('read + write + fsync'));
+  timed('dbt export', ...node('dbt export'));
+}
+const best = (name) => size / MB / Math.min(...results.get(name));
+const labels = {
+  cp: 'cp (page cache warm)',
+  'load raw': 'load: openWeights + stream() bytes',
+  'load f32': 'load + f16→f32 (readF32 path)',
+  'read + write': 'read + write, no fsync',
+  'cp && sync': 'cp && sync',
+  'read + write + fsync': 'read + write + fsync + rename',
+  'dbt export': 'dbt export (+fsync, +sha256)',
+};
+for (const [name, times] of results) {
+  process.stderr.write(`${labels[name].padEnd(36)} ${best(name).toFixed(0).padStart(6)} MB/s   (${times.map((t) => t.toFixed(2)).join(' / ')} s)\n`);
+}
+if (!keep) rmSync(dir, { recursive: true, force: true });
+const pct = (a, b) => `${((100 * a) / b).toFixed(0)}%`;
+console.log(
+  `io: ${(size / MB).toFixed(0)} MB f16, best of ${REPS}, each step a fresh process — cp ${best('cp').toFixed(0)} MB/s; load ${best('load raw').toFixed(0)} MB/s (${pct(best('load raw'), best('cp'))} of cp), ` +
+    `load+f32 ${best('load f32').toFixed(0)} MB/s; write ${best('read + write').toFixed(0)} MB/s (${pct(best('read + write'), best('cp'))} of cp); ` +
+    `with fsync ${best('read + write + fsync').toFixed(0)} MB/s vs cp&&sync ${best('cp && sync').toFixed(0)} (${pct(best('read + write + fsync'), best('cp && sync'))}); ` +
+    `dbt export ${best('dbt export').toFixed(0)} MB/s (${pct(best('dbt export'), best('cp && sync'))} of cp&&sync)`,
+);
