@@ -201,3 +201,30 @@ DBT_TEST(nn_param_keys_and_errors) {
   ids.data<int32_t>()[1] = 10;
   expect_throws<Error>([&] { enc.forward(ids, 1, false); }, "", "bad token id");
 }
+
+DBT_TEST(nn_clip_checkpointing_same_gradients) {
+  nn::ClipTextConfig c;
+  c.vocab_size = 30;
+  c.hidden_size = 8;
+  c.intermediate_size = 12;
+  c.max_positions = 9;
+  c.num_layers = 3;
+  c.num_heads = 2;
+  nn::ClipTextEncoder enc(c);
+  randomize_params(enc.params(), 70);
+  enc.params().enable_grads(true);
+  Tensor ids = Tensor::empty({2, 9}, DType::i32);
+  for (int i = 0; i < 18; i++) ids.data<int32_t>()[i] = (i * 7 + 3) % 30;
+  Tensor dy = rand_tensor({2, 9, 8}, 71);
+  std::vector<std::vector<Tensor>> grads;
+  for (bool ckpt : {false, true}) {
+    enc.set_checkpointing(ckpt);
+    enc.params().zero_grads();
+    enc.forward(ids, 2, true);
+    enc.backward(dy);
+    std::vector<Tensor> g;
+    for (nn::Param& p : enc.params().all()) g.push_back(clone(p.grad));
+    grads.push_back(g);
+  }
+  for (size_t i = 0; i < grads[0].size(); i++) expect_equal_bits(grads[1][i], grads[0][i], enc.params().all()[i].key);
+}
