@@ -26,7 +26,7 @@ export function toF32(t: T): { data: Float32Array; shape: number[] } {
  * Writes a single-file SD1 checkpoint (LDM keys, position_ids included) of hash-generated weights in
  * `dtype`, and returns the reference parameter store holding exactly the stored values.
  */
-export async function writeHashCheckpoint(path: string, arch: ModelArch, dtype: 'F32' | 'F16'): Promise<ParamStore> {
+export async function writeHashCheckpoint(path: string, arch: ModelArch, dtype: 'F32' | 'F16' | 'BF16'): Promise<ParamStore> {
   const store = new ParamStore();
   const tensors = expectedTensors(arch).map((s) => {
     if (isBufferKey(s.key)) {

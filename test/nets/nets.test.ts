@@ -3,7 +3,7 @@
  * random (hash-generated) weights and inputs, float32 in the core, relative error ≤ 1e-4. Also the
  * parameter key set against src/model/keys.ts and the library API (openModel) on model files.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -155,6 +155,21 @@ describe('openModel', () => {
       expect(relError(logvar.data, want.logvar.data)).toBeLessThan(TOL);
       const dec = await m.vaeDecode(mean);
       expect(dec.shape).toEqual([1, 3, 16, 16]);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('loads a run checkpoint directory holding a bf16 model.safetensors', async () => {
+    const dir = join(work, 'runs', 'r', 'checkpoints', 'step-00000010');
+    mkdirSync(dir, { recursive: true });
+    const stored = await writeHashCheckpoint(join(dir, 'model.safetensors'), TINY_ARCH, 'BF16');
+    const m = await openModel(dir);
+    try {
+      expect(m.source.format).toBe('checkpoint-dir');
+      const z = input('bz', [1, 4, 4, 6]);
+      const img = await m.vaeDecode(toF32(z));
+      expect(relError(img.data, vaeDecode(stored, TINY_ARCH.vae, z).data)).toBeLessThan(TOL);
     } finally {
       m.dispose();
     }
