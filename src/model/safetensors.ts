@@ -290,13 +290,18 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
     const hasher = opts.hash ? new FileHasher() : undefined;
     let used = 0;
     let position = 0;
+    /** Writes `bytes` at the current position; hashing runs on this thread while the write runs on libuv's. */
+    const emit = async (bytes: Uint8Array) => {
+      const written = writeAll(fh, bytes, position);
+      position += bytes.byteLength;
+      hasher?.update(bytes);
+      await written;
+    };
     const flush = async () => {
-      if (used) await writeAll(fh, staging.subarray(0, used), position);
-      position += used;
+      if (used) await emit(staging.subarray(0, used));
       used = 0;
     };
     const put = async (bytes: Uint8Array) => {
-      hasher?.update(bytes);
       if (used + bytes.byteLength <= STAGING_BYTES) {
         staging.set(bytes, used);
         used += bytes.byteLength;
@@ -304,8 +309,7 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
       }
       await flush();
       if (bytes.byteLength >= STAGING_BYTES / 2) {
-        await writeAll(fh, bytes, position);
-        position += bytes.byteLength;
+        await emit(bytes);
       } else {
         staging.set(bytes, 0);
         used = bytes.byteLength;
@@ -343,9 +347,7 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
         for await (const chunk of data) {
           given += chunk.byteLength;
           if (given > expected) break;
-          hasher?.update(chunk);
-          await writeAll(fh, chunk, position);
-          position += chunk.byteLength;
+          await emit(chunk);
         }
       } else {
         given = data.byteLength;

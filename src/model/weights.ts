@@ -253,8 +253,20 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
         yield await readRaw(key);
         return;
       }
-      const buf = Buffer.allocUnsafeSlow(chunkBytes);
-      for (let offset = 0; offset < size; offset += chunkBytes) yield await range(offset, buf.subarray(0, Math.min(chunkBytes, size - offset)));
+      // Two buffers: chunk k+1 is read while the consumer handles chunk k (which it must finish before asking
+      // for the next one).
+      const bufs = [Buffer.allocUnsafeSlow(chunkBytes), Buffer.allocUnsafeSlow(chunkBytes)];
+      const read = (k: number) => range(k * chunkBytes, bufs[k % 2].subarray(0, Math.min(chunkBytes, size - k * chunkBytes)));
+      const count = Math.ceil(size / chunkBytes);
+      let pending = read(0);
+      for (let k = 0; k < count; k++) {
+        const chunk = await pending;
+        if (k + 1 < count) {
+          pending = read(k + 1);
+          pending.catch(() => undefined); // surfaces at the next await
+        }
+        yield chunk;
+      }
     }
     return {
       path,

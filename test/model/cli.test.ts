@@ -198,3 +198,35 @@ describe('SD1.5 sizes without SD1.5 costs', () => {
     }
   });
 });
+
+describe('inspect flags what is suspicious', () => {
+  it('--scan names tensors with NaN or Inf; a hostile .ckpt lists the code it references without running it', async () => {
+    const { writeSafetensors } = await import('../../src/model/safetensors.js');
+    const { torchSave } = await import('./torch-writer.js');
+    const { PickleWriter } = await import('./torch-writer.js');
+    const dir = tempDir();
+    const bad = new Float32Array([1, NaN, 3, 4]);
+    const inf = new Float32Array([1, 2, -Infinity, 4]);
+    await writeSafetensors(join(dir, 'nan.safetensors'), [
+      { key: 'model.diffusion_model.a', dtype: 'F32', shape: [4], data: new Uint8Array(bad.buffer) },
+      { key: 'first_stage_model.b', dtype: 'F32', shape: [4], data: new Uint8Array(inf.buffer) },
+      { key: 'ok', dtype: 'F32', shape: [1], data: new Uint8Array(4) },
+    ]);
+    const r = runCli(['--json', 'inspect', join(dir, 'nan.safetensors'), '--scan']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.scan).toEqual({ tensors: 3, nan: ['model.diffusion_model.a'], inf: ['first_stage_model.b'] });
+    expect(rep.architecture.supported).toBe(false);
+    expect(rep.architecture.problem).toMatch(/checkpoint has no text encoder weights/);
+
+    const marker = join(dir, 'RAN');
+    const ckpt = torchSave([{ key: 'w', dtype: 'F32', shape: [1], storage: new Uint8Array(4) }], {
+      extra: [(p: InstanceType<typeof PickleWriter>) => (p.str('x'), p.global('os', 'system').mark().str(`touch ${marker}`).tuple().reduce())],
+    });
+    writeFileSync(join(dir, 'evil.ckpt'), ckpt);
+    const h = runCli(['inspect', join(dir, 'evil.ckpt')]);
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stdout).toMatch(/SUSPICIOUS +the pickle references code dbt did not run: os\.system/);
+    expect(existsSync(marker)).toBe(false);
+  });
+});
