@@ -3,6 +3,7 @@
 #include "core/thread_pool.h"
 #include "harness.h"
 #include "ops/conv2d.h"
+#include "ops/cpu/conv2d_winograd.h"
 
 using namespace dbt;
 using namespace dbt::test;
@@ -24,6 +25,7 @@ const Case kCases[] = {
     {"3x3 s1 p1 deep (several k blocks)", 1, 37, 19, 15, 13, 3, Conv2dParams::make(1, 1)},
     {"3x3 s1 p1 wide (threads split pixels)", 2, 8, 70, 33, 31, 3, Conv2dParams::make(1, 1)},
     {"3x3 s2 p1 deep", 1, 40, 9, 11, 11, 3, Conv2dParams::make(2, 1)},
+    {"3x3 s1 p1 Winograd path (>= 1024 pixels, odd sizes)", 2, 17, 18, 33, 35, 3, Conv2dParams::make(1, 1)},
 };
 
 std::string label(const Case& c) { return c.name; }
@@ -46,6 +48,19 @@ DBT_TEST(conv2d_forward_fast_matches_reference) {
         expect_close(y, want, 1e-5 * double(c.C * c.K * c.K), 1e-5, label(c) + (bias ? " +bias" : ""));
       }
   });
+}
+
+DBT_TEST(conv2d_winograd_path_is_taken_and_thread_independent) {
+  Tensor x = rand_tensor({1, 16, 32, 33}, 5), w = rand_tensor({16, 16, 3, 3}, 6);
+  EXPECT_TRUE(dbt::cpu::winograd_applies(16, 16, 3, 3, 1, 1, 1, 32, 33), "Winograd applies to this layer");
+  Tensor y1 = Tensor::empty({1, 16, 32, 33}), y2 = Tensor::empty({1, 16, 32, 33});
+  int saved = num_threads();
+  set_num_threads(1);
+  ops::conv2d_forward(x, w, nullptr, Conv2dParams::make(1, 1), y1);
+  set_num_threads(3);
+  ops::conv2d_forward(x, w, nullptr, Conv2dParams::make(1, 1), y2);
+  set_num_threads(saved);
+  expect_equal_bits(y1, y2, "Winograd 1 vs 3 threads");
 }
 
 DBT_TEST(conv2d_output_shapes) {

@@ -8,6 +8,7 @@
 
 #include "core/thread_pool.h"
 #include "ops/conv2d.h"
+#include "ops/cpu/conv2d_winograd.h"
 #include "ops/cpu/sgemm.h"
 
 namespace dbt::ops::cpu {
@@ -104,6 +105,10 @@ bool is_pointwise(const Geometry& g) {
 void forward_images(const float* x, int64_t N, const Geometry& g, const float* w, int64_t O, const float* bias,
                     float* y) {
   const int64_t P = g.Ho * g.Wo, CKK = g.C * g.KH * g.KW;
+  if (dbt::cpu::winograd_applies(g.C, O, g.KH, g.KW, g.stride, g.pt, g.pl, g.Ho, g.Wo)) {
+    dbt::cpu::winograd_conv3x3(x, N, g.C, g.H, g.W, w, O, bias, g.pt, g.pl, y, g.Ho, g.Wo);
+    return;
+  }
   auto one = [&](int64_t n) {
     const float* xn = x + n * g.C * g.H * g.W;
     float* yn = y + n * O * P;
