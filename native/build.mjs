@@ -3,7 +3,7 @@
 // Run by `npm install` (install script) and `npm run build`. No network: node-gyp builds against the
 // headers of the running Node (npm's nodedir setting or node-gyp's cache).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,4 +54,11 @@ function configured() {
     .every((f) => text.includes(f.slice(0, -4)));
 }
 if (!configured()) run(gyp[0], [...gyp[1], 'configure', ...nodedirArgs()]);
+// gyp's make files do not treat linked libraries as prerequisites: relink when the core library is newer.
+const lib = join(root, 'native', 'out', 'libdbtcore.a');
+const linked = join(root, 'build', 'Release', 'obj.target', 'dbt_native.node');
+if (existsSync(linked) && existsSync(lib) && statSync(lib).mtimeMs > statSync(linked).mtimeMs) {
+  rmSync(linked);
+  rmSync(join(root, 'build', 'Release', 'dbt_native.node'), { force: true });
+}
 run(gyp[0], [...gyp[1], 'build', '-j', jobs]);
