@@ -45,7 +45,7 @@ export async function exportAction(o: ExportCommandOptions): Promise<void> {
   for (const n of r.notes) out.info(`note: ${n}`);
   for (const w of r.warnings) out.warn(w);
   out.result(
-    { ok: true, command: 'export', out: r.out, format: r.format, dtype: r.dtype, tensors: r.tensors, bytes: r.bytes, hashes: r.hashes, metadata: r.metadata, notes: r.notes, warnings: r.warnings },
+    { ok: true, command: 'export', out: r.out, format: r.format, dtype: r.dtype, tensors: r.tensors, bytes: r.bytes, hashes: r.hashes && { sha256: r.hashes.sha256, a1111: r.hashes.a1111, a1111_legacy: r.hashes.a1111Legacy }, metadata: r.metadata, notes: r.notes, warnings: r.warnings },
     `wrote ${r.out}: ${r.format}, ${r.dtype}, ${r.tensors} tensors, ${(r.bytes / 1e6).toFixed(1)} MB${r.hashes ? `, A1111 hash ${r.hashes.a1111}` : ''}`,
   );
 }

@@ -103,7 +103,12 @@ describe('create → export → create through the built CLI', () => {
       expect(readFileSync(join(dir, 'models/again', `${f}.safetensors`)).equals(readFileSync(join(dir, 'models/nanu', `${f}.safetensors`))), f).toBe(true);
     }
     const again = JSON.parse(readFileSync(join(dir, 'models/again/model.json'), 'utf8'));
-    expect(again.source).toMatchObject({ kind: 'file', format: 'safetensors', a1111_hash: result.hashes.a1111, sha256: result.hashes.sha256, used_ema: false });
+    expect(again.source).toMatchObject({ kind: 'file', format: 'safetensors', a1111_hash: result.hashes.a1111, a1111_legacy_hash: result.hashes.a1111_legacy, sha256: result.hashes.sha256, used_ema: false });
+    // The export hashes while writing; they equal a second pass over the file.
+    const { createHash } = await import('node:crypto');
+    const bytes = readFileSync(join(dir, 'out/nanu.safetensors'));
+    expect(result.hashes.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(result.hashes.a1111_legacy).toBe(createHash('sha256').update(bytes.subarray(0x100000, 0x110000)).digest('hex').slice(0, 8));
 
     expect(cli('export', 'nanu', '--out', 'out/half.safetensors', '--half').code).toBe(0);
     const f32 = await SafetensorsFile.open(join(dir, 'out/nanu.safetensors'));
