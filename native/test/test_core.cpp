@@ -42,6 +42,13 @@ DBT_TEST(tensor_errors_name_shapes) {
   expect_throws<Error>([&] { u.raw(); }, "undefined", "undefined tensor");
 }
 
+DBT_TEST(allocation_failure_is_an_error_with_figures) {
+  expect_throws<OutOfMemoryError>([] { Tensor::empty({1 << 20, 1 << 20}); }, "tried to allocate 4096.00 GiB", "4 TiB");
+  AllocStats s = allocator(Device::cpu).stats();
+  Tensor t = Tensor::zeros({4});  // still usable afterwards
+  EXPECT_TRUE(allocator(Device::cpu).stats().live == s.live + 1, "allocator still works");
+}
+
 DBT_TEST(thread_pool_covers_range_and_rethrows) {
   for (int64_t n : {0, 1, 7, 1000}) {
     std::vector<std::atomic<int>> hits(size_t(n + 1));

@@ -39,6 +39,18 @@ describe('native tensors', () => {
     t.dispose(); // idempotent
   });
 
+  it('turns an impossible allocation into a CoreError with the figures', () => {
+    let err: unknown;
+    try {
+      empty([1 << 20, 1 << 20]); // 4 TiB
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CoreError);
+    expect((err as CoreError).code).toBe('DBT_OOM');
+    expect((err as CoreError).message).toMatch(/out of memory on cpu: tried to allocate 4096\.00 GiB with .* in use \(peak .*\); reduce the batch size/);
+  });
+
   it('reports the build', () => {
     const info = coreInfo();
     expect(info.devices).toContain('cpu');
