@@ -22,7 +22,8 @@ const EXPECTED: [string, number[]][] = [
 ];
 
 describe.runIf(hasVocab)('CLIP tokenizer with the real vocabulary', () => {
-  const tok = ClipTokenizer.fromOpenAiVocab(readFileSync(VOCAB), VOCAB);
+  // Built only when the file exists: vitest still collects a skipped describe's body.
+  const tok = hasVocab ? ClipTokenizer.fromOpenAiVocab(readFileSync(VOCAB), VOCAB) : (undefined as unknown as ClipTokenizer);
 
   it('has 49,408 entries with the special tokens at 49406/49407', () => {
     expect(tok.vocabSize).toBe(49408);
