@@ -3,7 +3,7 @@
 // Run by `npm install` (install script) and `npm run build`. No network: node-gyp builds against the
 // headers of the running Node (npm's nodedir setting or node-gyp's cache).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,16 +44,23 @@ function nodedirArgs() {
 }
 
 run('make', ['-C', 'native', `-j${jobs}`, 'lib']);
-// binding.gyp lists native/src/api/*.cpp when configured: configure again when a source is new to it.
+// binding.gyp lists native/src/api/*.cpp and reads native/out/link-flags.txt (the libraries a backend such
+// as CUDA needs) when configured: configure again when a source is new to it or the link flags changed.
+const linkFlags = readFileSync(join(root, 'native', 'out', 'link-flags.txt'), 'utf8');
+const configuredFlags = join(root, 'build', 'configured-link-flags.txt');
 function configured() {
   const mk = join(root, 'build', 'dbt_native.target.mk');
   if (!existsSync(join(root, 'build', 'Makefile')) || !existsSync(mk)) return false;
+  if (!existsSync(configuredFlags) || readFileSync(configuredFlags, 'utf8') !== linkFlags) return false;
   const text = readFileSync(mk, 'utf8');
   return readdirSync(join(root, 'native', 'src', 'api'))
     .filter((f) => f.endsWith('.cpp'))
     .every((f) => text.includes(f.slice(0, -4)));
 }
-if (!configured()) run(gyp[0], [...gyp[1], 'configure', ...nodedirArgs()]);
+if (!configured()) {
+  run(gyp[0], [...gyp[1], 'configure', ...nodedirArgs()]);
+  writeFileSync(configuredFlags, linkFlags);
+}
 // gyp's make files do not treat linked libraries as prerequisites: relink when the core library is newer.
 const lib = join(root, 'native', 'out', 'libdbtcore.a');
 const linked = join(root, 'build', 'Release', 'obj.target', 'dbt_native.node');

@@ -64,6 +64,33 @@ export interface AdamWOptions {
   gradScale?: number;
 }
 
+export interface CudaDeviceInfo {
+  index: number;
+  name: string;
+  /** e.g. "8.6" */
+  computeCapability: string;
+  multiprocessors: number;
+  /** Bytes. */
+  totalMemory: number;
+}
+
+/** What the CUDA backend found (see src/core/device.ts). */
+export interface CudaStatus {
+  /** This build has the CUDA backend. */
+  built: boolean;
+  /** A usable device was found: tensors on 'cuda' work. */
+  available: boolean;
+  /** Why CUDA is unavailable ('' when available). */
+  reason: string;
+  /** Compute capabilities compiled in, e.g. "75 80 86 89 90 (+PTX 90)". */
+  archs: string;
+  /** Index of the device ops run on (-1 when unavailable). */
+  device: number;
+  runtimeVersion: number;
+  driverVersion: number;
+  devices: CudaDeviceInfo[];
+}
+
 type T = NativeTensor;
 type Opt = NativeTensor | null;
 
@@ -75,6 +102,8 @@ export interface NativeModule {
   resetPeak(device: DeviceName): void;
   info(): CoreInfo;
   setNumThreads(n: number): void;
+  cudaStatus(): CudaStatus;
+  cudaSelectDevice(index: number): void;
 
   fill(t: T, value: number): void;
   copy(src: T, dst: T): void;

@@ -60,5 +60,6 @@ dbt::Device parse_device(const std::string& s);
 void RegisterTensor(Napi::Env env, Napi::Object exports);
 void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterNN(Napi::Env env, Napi::Object exports);  // api_nn.cpp: the SD1.x networks
+void RegisterDevice(Napi::Env env, Napi::Object exports);
 
 }  // namespace dbt::api

@@ -1,0 +1,26 @@
+// CUDA benchmarks: SD1.5 op shapes (and, once the networks land, the UNet train/sample step), timed with
+// CUDA events on the engine stream, with the allocator's peak. Every case carries a JSON spec of its
+// inputs so scripts/torch_ref/bench_torch.py can run the same shapes through PyTorch for comparison.
+#pragma once
+#include <functional>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace dbt::bench::cuda {
+
+struct Case {
+  std::string name;
+  std::string spec;  // JSON object: {"kind": "...", ...shape fields...} (read by the PyTorch side)
+  double flops;      // per run (0: not a FLOP-bound case)
+  // Allocates inputs (on the GPU) and returns the function to time.
+  std::function<std::function<void()>()> setup;
+};
+struct Registrar {
+  explicit Registrar(Case c);
+};
+
+// Device tensor of shape s and dtype dt with deterministic values in [-scale, scale].
+Tensor device_random(const Shape& s, DType dt, uint64_t seed, float scale = 1.0f);
+
+}  // namespace dbt::bench::cuda

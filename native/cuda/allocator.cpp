@@ -1,0 +1,119 @@
+#include "allocator.h"
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "core/allocator.h"
+#include "runtime.h"
+
+namespace dbt::cuda {
+
+size_t allocation_class(size_t bytes) {
+  constexpr size_t kSmallStep = 512, kSmallMax = size_t(1) << 20;
+  if (bytes <= kSmallMax) return bytes == 0 ? kSmallStep : (bytes + kSmallStep - 1) / kSmallStep * kSmallStep;
+  size_t octave = kSmallMax;  // largest power of two <= bytes
+  while (octave <= bytes / 2) octave *= 2;
+  size_t step = octave / 8;
+  return (bytes + step - 1) / step * step;
+}
+
+namespace {
+
+class CachingAllocator final : public Allocator {
+ public:
+  void* allocate(size_t bytes) override {
+    cuda::stream();  // context and current device
+    size_t cls = allocation_class(bytes);
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = free_.find(cls);
+    void* p = nullptr;
+    if (it != free_.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      cached_ -= cls;
+    } else {
+      p = malloc_device(bytes, cls);
+      reserved_ += cls;
+    }
+    counter_.on_alloc(bytes);
+    return p;
+  }
+
+  void deallocate(void* p, size_t bytes) noexcept override {
+    if (!p) return;
+    size_t cls = allocation_class(bytes);
+    std::lock_guard<std::mutex> lk(mu_);
+    free_[cls].push_back(p);
+    cached_ += cls;
+    counter_.on_free(bytes);
+  }
+
+  AllocStats stats() const override {
+    AllocStats s = counter_.stats();
+    std::lock_guard<std::mutex> lk(mu_);
+    s.reserved = reserved_;
+    return s;
+  }
+  void reset_peak() override { counter_.reset_peak(); }
+
+  void release_cached() override {
+    std::lock_guard<std::mutex> lk(mu_);
+    release_locked();
+  }
+
+ private:
+  // Frees every cached block (the stream is drained first: a cached block may still be in use by
+  // queued kernels that were launched before its tensor was freed).
+  void release_locked() {
+    if (cached_ == 0) return;
+    cudaStreamSynchronize(cuda::stream());
+    for (auto& [cls, blocks] : free_) {
+      for (void* b : blocks) {
+        cudaFree(b);
+        reserved_ -= cls;
+      }
+      blocks.clear();
+    }
+    cached_ = 0;
+    cudaGetLastError();
+  }
+
+  void* malloc_device(size_t bytes, size_t cls) {
+    void* p = nullptr;
+    cudaError_t e = cudaMalloc(&p, cls);
+    if (e == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      release_locked();
+      e = cudaMalloc(&p, cls);
+    }
+    if (e == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      cudaGetLastError();
+      AllocStats s = counter_.stats();
+      const DeviceProps& d = device();
+      throw OutOfMemoryError("cuda:" + std::to_string(d.index) + " (" + d.name + ", " + format_bytes(free_b) +
+                                 " free of " + format_bytes(total_b) + ", dbt holds " + format_bytes(reserved_) + ")",
+                             bytes, s.current, s.peak);
+    }
+    check(e, "cudaMalloc", "allocating " + format_bytes(cls));
+    return p;
+  }
+
+  mutable std::mutex mu_;
+  std::map<size_t, std::vector<void*>> free_;
+  size_t reserved_ = 0, cached_ = 0;
+  AllocCounter counter_;
+};
+
+}  // namespace
+
+// Never destroyed: tensors held by static objects may be freed after static destructors ran.
+void install_allocator() {
+  static CachingAllocator* a = new CachingAllocator();
+  set_allocator(Device::cuda, a);
+}
+
+}  // namespace dbt::cuda

@@ -1,0 +1,78 @@
+#include "cuda_util.h"
+
+#include <cmath>
+
+namespace dbt::test::cu {
+
+double rtol_for(DType dt) {
+  switch (dt) {
+    case DType::f32: return 1e-5;
+    case DType::f16: return 2e-3;
+    case DType::bf16: return 1e-2;
+    default: return 0;
+  }
+}
+
+std::string tag(DType dt) { return std::string("[") + dtype_name(dt) + "] "; }
+
+Tensor upload(const Tensor& cpu, DType dt) {
+  Tensor src = cpu;
+  if (cpu.dtype() != dt) {
+    src = Tensor::empty(cpu.shape(), dt);
+    if (cpu.dtype() == DType::f64 && (dt == DType::f16 || dt == DType::bf16)) {
+      Tensor f = Tensor::empty(cpu.shape(), DType::f32);
+      ops::cast(cpu, f);
+      ops::cast(f, src);
+    } else {
+      ops::cast(cpu, src);
+    }
+  }
+  Tensor dev = Tensor::empty(cpu.shape(), dt, Device::cuda);
+  ops::copy(src, dev);
+  return dev;
+}
+
+Tensor download_raw(const Tensor& dev) {
+  Tensor host = Tensor::empty(dev.shape(), dev.dtype());
+  ops::copy(dev, host);
+  return host;
+}
+
+Tensor download(const Tensor& dev) {
+  Tensor host = download_raw(dev);
+  Tensor out = Tensor::empty(dev.shape(), DType::f64);
+  for (int64_t i = 0; i < host.numel(); i++) set(out, i, get(host, i));
+  return out;
+}
+
+Tensor rounded64(const Tensor& t, DType dt) {
+  Tensor out = Tensor::empty(t.shape(), DType::f64);
+  for (int64_t i = 0; i < t.numel(); i++) {
+    double v = get(t, i);
+    switch (dt) {
+      case DType::f16: v = f16_to_f32(f32_to_f16(float(v))); break;
+      case DType::bf16: v = bf16_to_f32(f32_to_bf16(float(v))); break;
+      case DType::f32: v = double(float(v)); break;
+      default: break;
+    }
+    set(out, i, v);
+  }
+  return out;
+}
+
+Tensor poisoned(const Shape& s, DType dt) {
+  Tensor t = Tensor::empty(s, dt, Device::cuda);
+  ops::fill(t, std::nan(""));
+  return t;
+}
+
+void expect_close_dev(const Tensor& dev, const Tensor& want64, DType dt, const std::string& what, double slack) {
+  Tensor got = download(dev);
+  double ss = 0;
+  for (int64_t i = 0; i < want64.numel(); i++) ss += get(want64, i) * get(want64, i);
+  double rms = want64.numel() ? std::sqrt(ss / double(want64.numel())) : 0.0;
+  double rtol = rtol_for(dt) * slack;
+  expect_close(got, want64, rtol * rms + 1e-30, rtol, tag(dt) + what);
+}
+
+}  // namespace dbt::test::cu
