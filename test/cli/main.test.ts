@@ -37,3 +37,26 @@ describe('dbt entry point', () => {
     expect(r.stderr).toContain('Allowed choices are trace, debug, info, warn, error, silent');
   });
 });
+
+describe('--json and usage errors', () => {
+  it.each([
+    [['--json', '--no-such-flag'], /unknown option '--no-such-flag'/],
+    [['--json', 'confg'], /unknown command 'confg'/],
+    [['--json', 'config', 'show'], /missing required argument 'spec'/],
+    [['--json', 'export', 'x'], /required option '--out <path>' not specified/],
+    [['prep', 'x', '--out', 'y', '--fit', 'cover', '--json'], /argument 'cover' is invalid/],
+    [['--json', 'config'], /a subcommand is needed/],
+  ])('%j: exit 2, one JSON error document on stdout, the message on stderr', (argv, message) => {
+    const r = runCli(argv);
+    expect(r.code).toBe(2);
+    const doc = JSON.parse(r.stdout) as { ok: boolean; error: string; message: string };
+    expect(doc).toMatchObject({ ok: false, error: 'UsageError' });
+    expect(doc.message).toMatch(message);
+    expect(doc.message).not.toMatch(/^error:/);
+    expect(r.stderr).not.toBe('');
+  });
+
+  it('without --json stdout stays empty on a usage error', () => {
+    expect(runCli(['export', 'x']).stdout).toBe('');
+  });
+});
