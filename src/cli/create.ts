@@ -7,6 +7,7 @@ import { createOutput } from './output.js';
 import { globalOptions, setOption } from './options.js';
 import { createProgress, type Progress } from './progress.js';
 import { PROGRESS_MIN_BYTES, resolveModelArg } from './model-args.js';
+import { onInterruptRemoveTemporaries } from './interrupt.js';
 
 /** What `dbt create` was asked, straight from argv. */
 export interface CreateCommandOptions {
@@ -76,6 +77,7 @@ export async function createAction(o: CreateCommandOptions): Promise<void> {
   for (const w of warnings) out.warn(w);
   let bar: Progress | undefined;
   let result: CreateModelResult;
+  const uninstall = onInterruptRemoveTemporaries(() => [request.dir], o.json);
   try {
     result = await createModel({
       ...request,
@@ -87,6 +89,7 @@ export async function createAction(o: CreateCommandOptions): Promise<void> {
       },
     });
   } finally {
+    uninstall();
     bar?.stop();
   }
   for (const n of result.notes) out.info(`note: ${n}`);

@@ -1,10 +1,12 @@
 import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
 import { exportModel, type ExportFormat } from '../model/export.js';
 import type { FloatStoreDType } from '../model/dtype.js';
 import { createOutput } from './output.js';
 import { globalOptions } from './options.js';
 import { createProgress, type Progress } from './progress.js';
 import { PROGRESS_MIN_BYTES, resolveModelArg } from './model-args.js';
+import { onInterruptRemoveTemporaries } from './interrupt.js';
 
 export interface ExportCommandOptions {
   json: boolean;
@@ -23,6 +25,7 @@ export async function exportAction(o: ExportCommandOptions): Promise<void> {
   const out = createOutput(o.json);
   let bar: Progress | undefined;
   let r;
+  const uninstall = onInterruptRemoveTemporaries(() => [resolve(o.out)], o.json);
   try {
     r = await exportModel({
       source: resolveModelArg(o.source),
@@ -40,6 +43,7 @@ export async function exportAction(o: ExportCommandOptions): Promise<void> {
       },
     });
   } finally {
+    uninstall();
     bar?.stop();
   }
   for (const n of r.notes) out.info(`note: ${n}`);
