@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { loadRunSpec } from '../config/index.js';
 import { DbtError, formatConfigIssue, UsageError } from '../errors.js';
-import { formatPrepReport, parseColour, prepImages, prepJobsFromSpec, PREP_DEFAULTS, defaultConcurrency, type PrepOptions, type PrepReport } from '../prep/index.js';
+import { checkRawDirs, formatPrepReport, parseColour, prepImages, prepJobsFromSpec, PREP_DEFAULTS, defaultConcurrency, type PrepOptions, type PrepReport } from '../prep/index.js';
 import { createOutput, type Output } from './output.js';
 import { globalOptions, setOption } from './options.js';
 import { createProgress, type Progress } from './progress.js';
@@ -172,6 +172,7 @@ async function prepFromSpec(req: Extract<PrepRequest, { kind: 'spec' }>, output:
   const loaded = loadRunSpec(req.file, req.sets);
   for (const w of loaded.warnings) output.warn(formatConfigIssue(w));
   const { jobs, without } = prepJobsFromSpec(loaded, req.concurrency);
+  checkRawDirs(loaded, jobs);
   const concepts: { concept: number; instance_prompt: string; raw_dir: string; instance_dir: string; report: PrepReport }[] = [];
   const human: string[] = [];
   for (const job of jobs) {

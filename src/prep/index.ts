@@ -6,4 +6,4 @@ export { formatPrepReport } from './report.js';
 export { MANIFEST_NAME } from './manifest.js';
 export type { Manifest, ManifestEntry, PrepWarning, PrepWarningCode, SubjectInfo } from './manifest.js';
 export { defaultSegModelPath, SEG_MODEL_URL } from './segment.js';
-export { prepJobsFromSpec, type PrepJob } from './spec.js';
+export { checkRawDirs, prepJobsFromSpec, type PrepJob } from './spec.js';

@@ -1,4 +1,5 @@
-import { ConfigError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 import type { LoadedRunSpec } from '../config/index.js';
 import { parseColour, type PrepOptions } from './options.js';
 
@@ -63,4 +64,15 @@ export function prepJobsFromSpec(loaded: LoadedRunSpec, concurrency: number): { 
     ]);
   }
   return { jobs, without };
+}
+
+/**
+ * Every job's raw_dir must exist before any concept is prepared: finding a missing one only after the
+ * first concepts were done would end the run with their reports unseen. All missing folders are listed.
+ */
+export function checkRawDirs(loaded: LoadedRunSpec, jobs: PrepJob[]): void {
+  const issues: ConfigIssue[] = jobs
+    .filter((j) => !existsSync(j.options.inputs[0]))
+    .map((j) => ({ file: loaded.file, path: `concepts[${j.concept}].raw_dir`, message: `${j.options.inputs[0]} does not exist`, hint: 'the folder of raw images to prepare into instance_dir' }));
+  if (issues.length) throw new ConfigError(`${loaded.file}: ${issues.length === 1 ? 'a raw_dir does' : `${issues.length} raw_dirs do`} not exist; nothing was prepared`, issues);
 }

@@ -74,6 +74,17 @@ describe('dbt prep run.yaml', () => {
     expect(colour.stderr).toMatch(/prep\.bg "mauve-ish": not a colour/);
   });
 
+  it('a missing raw_dir stops the run before any concept is prepared, listing every missing folder', () => {
+    const spec = SPEC().replace('    instance_dir: data/dog\n', '    instance_dir: data/dog\n    raw_dir: raw/dog\n  - instance_prompt: cat\n    instance_dir: data/cat\n    raw_dir: raw/cat\n');
+    writeFileSync(join(dir, 'missing.yaml'), spec.replace('data/nanu', 'data/nanu-missing'));
+    const r = runCli(['prep', 'missing.yaml', '--json'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: 'ConfigError', issues: [{ path: 'concepts[1].raw_dir' }, { path: 'concepts[2].raw_dir' }] });
+    expect(r.stderr).toMatch(/2 raw_dirs do not exist; nothing was prepared/);
+    expect(r.stderr).toMatch(/concepts\[1\]\.raw_dir: .*raw\/dog does not exist/);
+    expect(existsSync(join(dir, 'data', 'nanu-missing'))).toBe(false);
+  });
+
   it('a spec in which no concept has raw_dir says what to add', () => {
     const loaded = resolveRunSpecText(SPEC().replace('    raw_dir: raw/nanu\n', ''), join(dir, 'x.yaml'), [], { cwd: dir });
     expect(() => prepJobsFromSpec(loaded, 1)).toThrow(ConfigError);
