@@ -157,11 +157,13 @@ export async function runPrep(options: PrepOptions, output: Output): Promise<Pre
   }
 }
 
+const listedWhere = (output: Output) => (output.json ? 'see "failures" in the JSON report' : 'listed above');
+
 export function reportPrep(report: PrepReport, output: Output): void {
-  output.result(report, formatPrepReport(report));
+  output.result({ command: 'prep', ...report }, formatPrepReport(report));
   if (!report.ok) {
     const n = report.failures.length;
-    throw new DbtError(`${n} of ${report.counts.sources} source${report.counts.sources === 1 ? '' : 's'} failed (listed above); the others were prepared`, {
+    throw new DbtError(`${n} of ${report.counts.sources} source${report.counts.sources === 1 ? '' : 's'} failed (${listedWhere(output)}); the others were prepared`, {
       resultPrinted: true,
     });
   }
@@ -186,7 +188,7 @@ async function prepFromSpec(req: Extract<PrepRequest, { kind: 'spec' }>, output:
   output.result({ ok, command: 'prep', file: loaded.file, concepts, without_raw_dir: without }, human.join('\n'));
   if (!ok) {
     const failed = concepts.reduce((n, c) => n + c.report.failures.length, 0);
-    throw new DbtError(`${failed} source${failed === 1 ? '' : 's'} failed (listed above); the others were prepared`, { resultPrinted: true });
+    throw new DbtError(`${failed} source${failed === 1 ? '' : 's'} failed (${listedWhere(output)}); the others were prepared`, { resultPrinted: true });
   }
 }
 

@@ -122,7 +122,7 @@ describe('dbt prep (CLI)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ ok: true, out: 'out', manifest: 'out/prep.json', counts: { processed: 1, failed: 0 } });
+    expect(report).toMatchObject({ ok: true, command: 'prep', out: 'out', manifest: 'out/prep.json', counts: { processed: 1, failed: 0 } });
     expect(report.images[0]).toMatchObject({ source: 'raw/good.png', output: 'out/good.png', caption: 'out/good.txt' });
     expect(report.images[0].subject.from).toBe('segmentation');
     expect(readFileSync(join(dir, 'out', 'good.txt'), 'utf8')).toBe('nanU, 1girl\n');
@@ -145,6 +145,7 @@ describe('dbt prep (CLI)', () => {
     expect(report.ok).toBe(false);
     expect(report.failures).toEqual([{ source: 'mixed/broken.png', reason: expect.stringMatching(/truncated or corrupt/) }]);
     expect(report.counts).toMatchObject({ skipped: 1, failed: 1 });
+    expect(json.stderr).toMatch(/error: 1 of 2 sources failed \(see "failures" in the JSON report\)/);
   });
 
   it('usage errors exit 2 without a stack trace', () => {
