@@ -160,7 +160,8 @@ export async function runPrep(options: PrepOptions, output: Output): Promise<Pre
 const listedWhere = (output: Output) => (output.json ? 'see "failures" in the JSON report' : 'listed above');
 
 export function reportPrep(report: PrepReport, output: Output): void {
-  output.result({ command: 'prep', ...report }, formatPrepReport(report));
+  const { ok, ...rest } = report;
+  output.result({ ok, command: 'prep', ...rest }, formatPrepReport(report));
   if (!report.ok) {
     const n = report.failures.length;
     throw new DbtError(`${n} of ${report.counts.sources} source${report.counts.sources === 1 ? '' : 's'} failed (${listedWhere(output)}); the others were prepared`, {
