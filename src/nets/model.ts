@@ -113,6 +113,8 @@ class SdModel implements Model {
   }
 
   tokenize(prompts: string[]): Int32Array {
+    if (!Array.isArray(prompts) || prompts.some((p) => typeof p !== 'string'))
+      throw new UsageError('tokenize: prompts must be an array of strings, e.g. tokenize(["a photo of sks person"])');
     if (!this.tokenizer) throw new DbtError(this.tokenizerProblem ?? 'no CLIP tokenizer was found for this model');
     return this.tokenizer.tokenizeBatch(prompts, CONTEXT_LENGTH);
   }
@@ -136,7 +138,12 @@ class SdModel implements Model {
     const net = this.net('unet');
     checkTensor('unet: x', x, 4);
     checkTensor('unet: context', context, 3);
-    if (!(t instanceof Float32Array) || t.length !== x.shape[0]) throw new UsageError(`unet: t must be a Float32Array of ${x.shape[0]} timesteps`);
+    const n = x.shape[0];
+    if (!(t instanceof Float32Array) || t.length !== n) throw new UsageError(`unet: t must be a Float32Array of ${n} timestep${n === 1 ? '' : 's'} (one per sample)`);
+    const { in_channels, context_dim } = this.config.unet;
+    if (x.shape[1] !== in_channels) throw new UsageError(`unet: x must be [n, ${in_channels}, h, w] latents, got [${x.shape.join(', ')}]`);
+    if (context.shape[0] !== n || context.shape[2] !== context_dim)
+      throw new UsageError(`unet: context must be [${n}, L, ${context_dim}] (encodeText output for the same batch), got [${context.shape.join(', ')}]`);
     const xs = coreTensor(x.data, x.shape);
     const ts = coreTensor(t, [t.length]);
     const cs = coreTensor(context.data, context.shape);
@@ -152,6 +159,8 @@ class SdModel implements Model {
   async vaeEncode(img: Tensor): Promise<{ mean: Tensor; logvar: Tensor }> {
     const net = this.net('vae');
     checkTensor('vaeEncode: img', img, 4);
+    const ch = this.config.vae.in_channels;
+    if (img.shape[1] !== ch) throw new UsageError(`vaeEncode: img must be [n, ${ch}, H, W] (RGB in [-1, 1]), got [${img.shape.join(', ')}]`);
     const x = coreTensor(img.data, img.shape);
     try {
       const { mean, logvar } = net.vaeEncode(x);
@@ -164,6 +173,8 @@ class SdModel implements Model {
   async vaeDecode(z: Tensor): Promise<Tensor> {
     const net = this.net('vae');
     checkTensor('vaeDecode: z', z, 4);
+    const zc = this.config.vae.embed_dim;
+    if (z.shape[1] !== zc) throw new UsageError(`vaeDecode: z must be [n, ${zc}, h, w] (an unscaled latent), got [${z.shape.join(', ')}]`);
     const x = coreTensor(z.data, z.shape);
     try {
       return toHost(net.vaeDecode(x));

@@ -12,6 +12,7 @@ import { TINY_ARCH } from '../../src/model/arch.js';
 import { createModel } from '../../src/model/create.js';
 import { expectedTensors, isBufferKey } from '../../src/model/keys.js';
 import { openModel } from '../../src/index.js';
+import { UsageError } from '../../src/errors.js';
 import { createNets } from '../../src/nets/index.js';
 import { clipTextForward } from '../reference/clip.js';
 import { tensor as refTensor } from '../reference/f64.js';
@@ -189,6 +190,25 @@ describe('openModel', () => {
       await expect(m.encodeText(ids, { clipSkip: 3 })).rejects.toThrow(/clipSkip must be an integer from 1 to 2/);
       await expect(m.unet({ data: new Float32Array(4 * 5 * 8), shape: [1, 4, 5, 8] }, new Float32Array([1]), h)).rejects.toThrow(/divisible by 2/);
       await expect(m.unet({ data: new Float32Array(3), shape: [1, 4, 8, 8] }, new Float32Array([1]), h)).rejects.toThrow(/does not describe 3 values/);
+      const bad: [() => unknown, RegExp][] = [
+        [() => m.tokenize('nanU Unan' as unknown as string[]), /tokenize: prompts must be an array of strings/],
+        [() => m.unet({ data: new Float32Array(3 * 64), shape: [1, 3, 8, 8] }, new Float32Array([1]), h), /unet: x must be \[n, 4, h, w\] latents, got \[1, 3, 8, 8\]/],
+        [() => m.unet({ data: new Float32Array(2 * 4 * 64), shape: [2, 4, 8, 8] }, new Float32Array([1, 2]), h), /context must be \[2, L, 32\]/],
+        [() => m.unet({ data: new Float32Array(4 * 64), shape: [1, 4, 8, 8] }, new Float32Array([1]), { data: new Float32Array(77 * 768), shape: [1, 77, 768] }), /context must be \[1, L, 32\]/],
+        [() => m.unet({ data: new Float32Array(2 * 4 * 64), shape: [2, 4, 8, 8] }, new Float32Array([1]), h), /t must be a Float32Array of 2 timesteps/],
+        [() => m.vaeEncode({ data: new Float32Array(4 * 64), shape: [1, 4, 8, 8] }), /vaeEncode: img must be \[n, 3, H, W\]/],
+        [() => m.vaeDecode({ data: new Float32Array(3 * 16), shape: [1, 3, 4, 4] }), /vaeDecode: z must be \[n, 4, h, w\]/],
+      ];
+      for (const [call, message] of bad) {
+        let err: unknown;
+        try {
+          await call();
+        } catch (e) {
+          err = e;
+        }
+        expect(err, String(message)).toBeInstanceOf(UsageError);
+        expect((err as Error).message).toMatch(message);
+      }
     } finally {
       m.dispose();
     }
