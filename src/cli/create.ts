@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { ARCHS, isPlainModelName, loadRunSpec, SAMPLERS } from '../config/index.js';
-import { formatConfigIssue, UsageError } from '../errors.js';
+import { ConfigError, formatConfigIssue, UsageError } from '../errors.js';
 import { createModel, type CreateModelOptions, type CreateModelResult } from '../model/create.js';
 import { createOutput } from './output.js';
 import { globalOptions, setOption } from './options.js';
@@ -34,6 +34,11 @@ export function createRequest(o: CreateCommandOptions, cwd = process.cwd()): { r
     if (flags.length) throw new UsageError(`with a run spec, set the model through the spec or --set model.<key>=… (not --${flags.join(', --')})`);
     const loaded = loadRunSpec(o.target, o.sets);
     const m = loaded.spec.model;
+    if (m.from == null && m.arch == null) {
+      throw new ConfigError(`${loaded.file}: the model section says neither where the model comes from nor which architecture to initialise`, [
+        { file: loaded.file, path: 'model', message: 'give model.from (a .safetensors/.ckpt file or a diffusers folder) or model.arch (tiny or sd15, random weights)', hint: 'or --set model.from=<file>' },
+      ]);
+    }
     return {
       request: {
         dir: m.name,

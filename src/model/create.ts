@@ -2,9 +2,9 @@
  * `dbt create`: a model directory from a checkpoint (any format openWeights reads) or from random
  * initialisation of a named architecture. Tensors stream one at a time from source to destination.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { DbtError, EXIT_USAGE, UsageError } from '../errors.js';
 import { NAMED_ARCHS, type ModelArch } from './arch.js';
 import { fromFloat32 } from './dtype.js';
 import { transferTensor } from './transfer.js';
@@ -61,6 +61,8 @@ export async function createModel(opts: CreateModelOptions): Promise<CreateModel
   if (opts.arch && opts.useEma) throw new UsageError('--use-ema needs --from (a random model has no EMA weights)');
   if (opts.arch && !(opts.arch in NAMED_ARCHS)) throw new UsageError(`unknown --arch ${opts.arch} (choose ${Object.keys(NAMED_ARCHS).join(' or ')})`);
   const dir = resolve(opts.dir);
+  // Before hashing or reading a multi-GB source: writeModelDir would refuse only at the end.
+  if (existsSync(dir) && !opts.force) throw new DbtError(`${dir} already exists; choose another name, remove it, or pass --force to replace it`, { exitCode: EXIT_USAGE });
   const floatType = opts.half ? 'F16' : 'F32';
   const warnings: string[] = [];
   let produced = 0;

@@ -148,6 +148,9 @@ describe('create → export → create through the built CLI', () => {
     const r = cli('--json', 'create', 'run.yaml', '--set', 'model.half=true');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ dir: join(dir, 'models/fromspec'), arch: 'tiny', dtype: 'F16', source: { kind: 'random', seed: 5 } });
+    const neither = cli('--json', 'create', 'run.yaml', '--set', 'model.arch=null');
+    expect(neither.code).toBe(2);
+    expect(JSON.parse(neither.stdout)).toMatchObject({ error: 'ConfigError', issues: [{ path: 'model', message: expect.stringMatching(/give model.from .* or model.arch/) }] });
     const bad = cli('create', 'run.yaml', '--set', 'model.arch=sd99');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/model.arch/);
@@ -159,6 +162,12 @@ describe('create → export → create through the built CLI', () => {
     expect(exists.code).toBe(2);
     expect(exists.stderr).toMatch(/already exists; choose another name, remove it, or pass --force/);
     expect(readFileSync(join(dir, 'models/nanu/unet.safetensors')).equals(before)).toBe(true);
+    // An existing destination is refused before the source is hashed or read (it may be gigabytes).
+    writeFileSync(join(dir, 'unreadable.safetensors'), 'not a model');
+    const early = cli('create', 'nanu', '--from', 'unreadable.safetensors');
+    expect(early.code).toBe(2);
+    expect(early.stderr).toMatch(/already exists/);
+    expect(early.stderr).not.toMatch(/hashing|header length/);
     const missing = cli('create', 'x', '--from', 'nope.safetensors');
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope.safetensors does not exist/);
