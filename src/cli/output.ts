@@ -38,8 +38,38 @@ export function createOutput(json: boolean, streams: OutputStreams = defaultStre
   };
 }
 
+/** What an operating-system error means for the user (the environment, not a bug in dbt). */
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOSPC: 'the disk is full: free some space or write somewhere else',
+  EDQUOT: 'the disk quota is used up: free some space or write somewhere else',
+  EACCES: "permission denied: check the folder's permissions or write somewhere else",
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only: write somewhere else',
+  ENOENT: 'no such file or folder',
+  EEXIST: 'something of that name already exists',
+  ENOTDIR: 'part of the path is a file, not a folder',
+  EISDIR: 'is a folder, not a file',
+  EMFILE: 'too many open files (raise the limit: ulimit -n)',
+  ENFILE: 'too many open files on the system',
+  EIO: 'input/output error reported by the disk or file system',
+  ENAMETOOLONG: 'the name is too long for the file system',
+};
+
+/**
+ * A file-system error from Node (disk full, permission denied, read-only folder, …) as a runtime failure with
+ * a one-line message; null for anything else.
+ */
+export function systemError(err: unknown): DbtError | null {
+  if (!(err instanceof Error)) return null;
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e.code !== 'string' || typeof e.syscall !== 'string' || !(e.code in SYSTEM_ERRORS)) return null;
+  return new DbtError(`cannot ${e.syscall}${e.path ? ` ${e.path}` : ''}: ${SYSTEM_ERRORS[e.code]} (${e.code})`, { cause: e });
+}
+
 /** Print an error the way users should see it; returns the exit code. */
 export function reportError(err: unknown, streams: OutputStreams = defaultStreams, json = false): number {
+  const sys = systemError(err);
+  if (sys) return reportError(sys, streams, json);
   const color = useColor(streams.stderr as { isTTY?: boolean });
   const red = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);
   if (isDbtError(err)) {

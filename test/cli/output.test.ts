@@ -31,6 +31,22 @@ describe('reportError: every error class, its exit code, no stack', () => {
     expect(JSON.parse(out.stdout)).toEqual({ ok: false, error: 'ConfigError', message: 'bad', details: ['f:1: lr: m'], issues: [{ file: 'f', line: 1, path: 'lr', message: 'm' }] });
   });
 
+  it('file-system errors (disk full, permission denied, …) are the environment, not a bug: one line, exit 1', () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write', errno: -28 });
+    const eacces = Object.assign(new Error("EACCES: permission denied, mkdir '/srv/models'"), { code: 'EACCES', syscall: 'mkdir', path: '/srv/models', errno: -13 });
+    for (const [err, text] of [
+      [enospc, 'error: cannot write: the disk is full: free some space or write somewhere else (ENOSPC)\n'],
+      [eacces, "error: cannot mkdir /srv/models: permission denied: check the folder's permissions or write somewhere else (EACCES)\n"],
+    ] as const) {
+      const { out, streams: s } = streams();
+      expect(reportError(err, s)).toBe(1);
+      expect(out.stderr).toBe(text);
+    }
+    const { out, streams: s } = streams();
+    expect(reportError(enospc, s, true)).toBe(1);
+    expect(JSON.parse(out.stdout)).toMatchObject({ ok: false, error: 'DbtError', message: expect.stringContaining('ENOSPC') });
+  });
+
   it('anything else is a bug: stack printed, exit 1', () => {
     const { out, streams: s } = streams();
     expect(reportError(new TypeError('x is undefined'), s)).toBe(1);
