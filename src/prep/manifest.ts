@@ -106,8 +106,8 @@ export async function writeManifest(dir: string, m: Manifest): Promise<string> {
   m.images.sort((a, b) => (a.output < b.output ? -1 : a.output > b.output ? 1 : 0));
   const text = `${JSON.stringify(m, null, 2)}\n`;
   if ((await readFile(path, 'utf8').catch(() => null)) === text) return path;
-  await writeFile(tmp, text);
   try {
+    await writeFile(tmp, text);
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);

@@ -4,10 +4,10 @@
  * keeps what it finished (in the manifest) and leaves no partial files.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { DbtError, InterruptedError } from '../errors.js';
+import { DbtError, InterruptedError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { composeCaption, readOwnCaption } from './captions.js';
 import { boxInOutput, classifyFraming, computeFrame, maskBox, scaleBox, type Rect } from './geometry.js';
@@ -84,6 +84,8 @@ export interface PrepReport {
 }
 
 const TMP_PREFIX = '.dbt-tmp-';
+/** Write errors that concern the output folder, not one image. */
+const OUTPUT_FULL = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
 
 function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
@@ -138,6 +140,7 @@ export async function prepImages(options: PrepOptions, hooks: PrepHooks = {}): P
     out,
     options.recursive,
   );
+  if ((await stat(out).catch(() => null))?.isDirectory() === false) throw new UsageError(`--out ${options.out} is a file; give a folder for the prepared images`);
   await mkdir(out, { recursive: true });
   await removeOrphanTemporaries(out);
 
@@ -365,6 +368,12 @@ export async function prepImages(options: PrepOptions, hooks: PrepHooks = {}): P
           else outcome = { status: 'failed', reason: `not an image: its content is no image format dbt reads, despite the ${extname(file)} name` };
         } else if (err instanceof DbtError) {
           fatal ??= err; // the model or the output folder, not this image: stop everything
+          stop.abort();
+          outcome = { status: 'aborted' };
+        } else if (OUTPUT_FULL.has((err as NodeJS.ErrnoException).code ?? '')) {
+          // Every further image would fail the same way: stop, keep what is finished.
+          const code = (err as NodeJS.ErrnoException).code;
+          fatal ??= new DbtError(`cannot write to ${display(out)}: ${code === 'EROFS' ? 'the file system is read-only' : 'the disk is full'} (${code}); the images finished so far are recorded in its prep.json, the same command continues once there is room`);
           stop.abort();
           outcome = { status: 'aborted' };
         } else {

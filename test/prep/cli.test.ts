@@ -154,6 +154,7 @@ describe('dbt prep (CLI)', () => {
       ['prep', 'raw', '--out', 'o', '--size', '100'],
       ['prep', 'raw'],
       ['prep', 'raw', '--out', 'o', '--fit', 'stretch'],
+      ['prep', 'raw', '--out', 'model.onnx'],
     ]) {
       const r = runCli(args, { cwd: dir });
       expect(r.code, args.join(' ')).toBe(2);
