@@ -87,6 +87,8 @@ export function loadRunSpec(file: string, sets: readonly string[] = [], opts: Lo
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a YAML file' : (err as Error).message;
     throw new ConfigError(`cannot read run spec ${file}: ${why}`);
   }
+  // A model or image passed by mistake would otherwise be reported as thousands of YAML syntax errors.
+  if (text.includes('\u0000')) throw new ConfigError(`${file} is not a run spec: it holds binary data, not YAML text`, [{ file, message: 'give the YAML run spec (e.g. run.yaml); see docs/run-spec.md' }]);
   return resolveRunSpecText(text, file, sets, opts);
 }
 

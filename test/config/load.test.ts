@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadRunSpec, presetFile, resolveRunSpecText, toYaml } from '../../src/config/index.js';
@@ -324,6 +324,10 @@ describe('loadRunSpec: errors', () => {
     const dir = tempDir();
     expect(configErrorOf(() => loadRunSpec(join(dir, 'nope.yaml'))).message).toContain('no such file');
     expect(configErrorOf(() => loadRunSpec(dir)).message).toContain('is a folder');
+    writeFileSync(join(dir, 'model.safetensors'), Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20]));
+    const binary = configErrorOf(() => loadRunSpec(join(dir, 'model.safetensors')));
+    expect(binary.message).toMatch(/is not a run spec: it holds binary data/);
+    expect(binary.issues).toHaveLength(1);
   });
 
   it('a broken preset file is reported with its own location', () => {
