@@ -1,6 +1,7 @@
 // GEMM family: fast vs reference on odd sizes, every SIMD level; linear backward vs finite differences.
 #include "core/thread_pool.h"
 #include "harness.h"
+#include "ops/cpu/gemm_pack.h"
 #include "ops/gemm.h"
 
 using namespace dbt;
@@ -42,6 +43,36 @@ DBT_TEST(gemm_fast_matches_reference) {
         for (int tb = 0; tb < 2; tb++) check_gemm(s[0], s[1], s[2], ta, tb, 1.0f, 0.0f, 1, false, false, seed++);
     check_gemm(29, 41, 23, false, true, 0.5f, 1.0f, 1, false, false, seed++);
     check_gemm(29, 41, 23, true, false, -1.5f, 0.25f, 1, false, false, seed++);
+  });
+}
+
+// The vectorised panel packers against the definition, bit for bit: every panel width the kernels use,
+// partial panels (cols < w), k lengths around the 8/16 transpose blocks, alpha 1 and not.
+DBT_TEST(gemm_panel_packing_matches_definition) {
+  for_each_simd([] {
+    Rng rng(5);
+    const int64_t ld = 53;
+    std::vector<float> src(size_t(ld * 60));
+    for (auto& v : src) v = float(rng.uniform(-1, 1));
+    for (int w : {4, 6, 8, 12, 16, 32, 48})
+      for (int cols : {1, w / 2 + 1, w - 1, w})
+        for (int64_t kc : {1, 7, 8, 15, 16, 17, 40})
+          for (float alpha : {1.0f, -1.5f})
+            for (bool t : {false, true}) {
+              if (cols < 1 || cols > w) continue;
+              std::vector<float> got(size_t(kc * w), NAN), want(size_t(kc * w));
+              for (int64_t k = 0; k < kc; k++)
+                for (int j = 0; j < w; j++)
+                  want[size_t(k * w + j)] = j < cols ? alpha * src[size_t(t ? j * ld + k : k * ld + j)] : 0.0f;
+              if (t)
+                dbt::cpu::pack_panel_t(src.data(), ld, cols, kc, w, alpha, got.data());
+              else
+                dbt::cpu::pack_panel_n(src.data(), ld, cols, kc, w, alpha, got.data());
+              for (size_t i = 0; i < got.size(); i++)
+                EXPECT_TRUE(got[i] == want[i], std::string(t ? "pack_panel_t" : "pack_panel_n") + " w " +
+                                                   std::to_string(w) + " cols " + std::to_string(cols) + " kc " +
+                                                   std::to_string(kc) + " element " + std::to_string(i));
+            }
   });
 }
 

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "ops/cpu/gemm_pack.h"
 
 namespace dbt::cpu {
 namespace {
@@ -146,7 +147,7 @@ const KernelSpec& kernel_spec() {
   static const KernelSpec portable = tuned({kPortMR, kPortNR, 256, 128, 4096, kernel_portable});
 #ifdef DBT_X86
   static const KernelSpec avx2 = tuned({6, 16, 256, 144, 4096, kernel_avx2});
-  static const KernelSpec avx512 = tuned({12, 32, 192, 144, 4096, kernel_avx512});
+  static const KernelSpec avx512 = tuned({12, 32, 384, 144, 4096, kernel_avx512});
   switch (simd_level()) {
     case SimdLevel::avx512: return avx512;
     case SimdLevel::avx2: return avx2;
@@ -177,26 +178,11 @@ thread_local AlignedBuffer t_pack_a, t_pack_b;
 void pack_a(const float* A, int64_t lda, bool trans, float alpha, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
             int mr, float* dst) {
   for (int64_t ip = 0; ip < mc; ip += mr) {
-    int rows = int(std::min<int64_t>(mr, mc - ip));
-    float* d = dst + ip * kc;
-    if (!trans) {
-      // k outer: mr read streams, contiguous writes (faster than scattering each row's writes)
-      const float* src = A + (i0 + ip) * lda + k0;
-      if (rows == mr) {
-        for (int64_t k = 0; k < kc; k++)
-          for (int i = 0; i < mr; i++) d[k * mr + i] = alpha * src[i * lda + k];
-      } else {
-        for (int64_t k = 0; k < kc; k++)
-          for (int i = 0; i < rows; i++) d[k * mr + i] = alpha * src[i * lda + k];
-      }
-    } else {
-      for (int64_t k = 0; k < kc; k++) {
-        const float* src = A + (k0 + k) * lda + i0 + ip;
-        for (int i = 0; i < rows; i++) d[k * mr + i] = alpha * src[i];
-      }
-    }
-    for (int i = rows; i < mr; i++)
-      for (int64_t k = 0; k < kc; k++) d[k * mr + i] = 0.0f;
+    const int rows = int(std::min<int64_t>(mr, mc - ip));
+    if (!trans)
+      pack_panel_t(A + (i0 + ip) * lda + k0, lda, rows, kc, mr, alpha, dst + ip * kc);
+    else
+      pack_panel_n(A + k0 * lda + i0 + ip, lda, rows, kc, mr, alpha, dst + ip * kc);
   }
 }
 
@@ -208,40 +194,33 @@ struct Prepacked {
   int64_t m_pad = 0, n_pad = 0;
 };
 
+// Operands not prepacked are packed panel by panel just before their first use (B panels in the first
+// row block, A micro-panels in the first column panel), so packing loads overlap the kernels' arithmetic
+// and the packer's prefetches of the next panel have a kernel call's time to arrive.
 void gemm_serial(const KernelSpec& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const float* A,
                  int64_t lda, bool trans_a, float alpha, const BSource& b, float beta, float* C, int64_t ldc,
                  const Prepacked& pre) {
   const int MR = ks.mr, NR = ks.nr;
   for (int64_t jc = n0; jc < n1; jc += ks.nc) {
-    int64_t nc = std::min(ks.nc, n1 - jc);
-    int64_t nc_pad = (nc + NR - 1) / NR * NR;
+    const int64_t nc = std::min(ks.nc, n1 - jc);
+    const int64_t nc_pad = (nc + NR - 1) / NR * NR;
     for (int64_t pc = 0; pc < K; pc += ks.kc) {
-      int64_t kc = std::min(ks.kc, K - pc);
-      float beta_eff = pc == 0 ? beta : 1.0f;
-      const float* Bp;
-      if (pre.b) {
-        Bp = pre.b + pc * pre.n_pad + jc * kc;
-      } else {
-        float* buf = t_pack_b.get(size_t(kc * nc_pad));
-        b.pack(b.ctx, pc, kc, jc, nc, NR, buf);
-        Bp = buf;
-      }
+      const int64_t kc = std::min(ks.kc, K - pc);
+      const float beta_eff = pc == 0 ? beta : 1.0f;
+      float* Bbuf = pre.b ? nullptr : t_pack_b.get(size_t(kc * nc_pad));
+      const float* Bp = pre.b ? pre.b + pc * pre.n_pad + jc * kc : Bbuf;
       for (int64_t ic = m0; ic < m1; ic += ks.mc) {
-        int64_t mc = std::min(ks.mc, m1 - ic);
-        int64_t mc_pad = (mc + MR - 1) / MR * MR;
-        const float* Ap;
-        if (pre.a) {
-          Ap = pre.a + pc * pre.m_pad + ic * kc;
-        } else {
-          float* buf = t_pack_a.get(size_t(kc * mc_pad));
-          pack_a(A, lda, trans_a, alpha, ic, mc, pc, kc, MR, buf);
-          Ap = buf;
-        }
+        const int64_t mc = std::min(ks.mc, m1 - ic);
+        const int64_t mc_pad = (mc + MR - 1) / MR * MR;
+        float* Abuf = pre.a ? nullptr : t_pack_a.get(size_t(kc * mc_pad));
+        const float* Ap = pre.a ? pre.a + pc * pre.m_pad + ic * kc : Abuf;
         for (int64_t jr = 0; jr < nc; jr += NR) {
-          int nr = int(std::min<int64_t>(NR, nc - jr));
+          const int nr = int(std::min<int64_t>(NR, nc - jr));
+          if (Bbuf && ic == m0) b.pack(b.ctx, pc, kc, jc + jr, nr, NR, Bbuf + jr * kc);
           const float* Bpanel = Bp + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
-            int mr = int(std::min<int64_t>(MR, mc - ir));
+            const int mr = int(std::min<int64_t>(MR, mc - ir));
+            if (Abuf && jr == 0) pack_a(A, lda, trans_a, alpha, ic + ir, mr, pc, kc, MR, Abuf + ir * kc);
             ks.fn(kc, Ap + ir * kc, Bpanel, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr, beta_eff);
           }
         }
@@ -259,24 +238,11 @@ struct PlainB {
 void pack_plain_b(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) {
   const PlainB& pb = *static_cast<const PlainB*>(ctx);
   for (int64_t jp = 0; jp < nc; jp += nr) {
-    int cols = int(std::min<int64_t>(nr, nc - jp));
-    float* d = dst + jp * kc;
-    if (!pb.trans) {
-      for (int64_t k = 0; k < kc; k++) {
-        const float* src = pb.B + (k0 + k) * pb.ldb + n0 + jp;
-        float* dk = d + k * nr;
-        std::memcpy(dk, src, sizeof(float) * size_t(cols));
-        for (int j = cols; j < nr; j++) dk[j] = 0.0f;
-      }
-    } else {
-      // k outer: nr read streams (rows of B^T), contiguous writes
-      const float* src = pb.B + (n0 + jp) * pb.ldb + k0;
-      for (int64_t k = 0; k < kc; k++) {
-        float* dk = d + k * nr;
-        for (int j = 0; j < cols; j++) dk[j] = src[j * pb.ldb + k];
-        for (int j = cols; j < nr; j++) dk[j] = 0.0f;
-      }
-    }
+    const int cols = int(std::min<int64_t>(nr, nc - jp));
+    if (!pb.trans)
+      pack_panel_n(pb.B + k0 * pb.ldb + n0 + jp, pb.ldb, cols, kc, nr, 1.0f, dst + jp * kc);
+    else
+      pack_panel_t(pb.B + (n0 + jp) * pb.ldb + k0, pb.ldb, cols, kc, nr, 1.0f, dst + jp * kc);
   }
 }
 
