@@ -29,6 +29,10 @@ Registrar r5(conv_case("conv1x1", 320, 320, 64, 1, Conv2dParams::make(1, 0), fal
 Registrar r6(conv_case("conv3x3", 320, 320, 64, 3, Conv2dParams::make(1, 1), true));
 Registrar r7(conv_case("conv3x3", 640, 640, 32, 3, Conv2dParams::make(1, 1), true));
 Registrar r8(conv_case("conv3x3 s2", 320, 320, 64, 3, Conv2dParams::make(2, 1), true));
+// The deepest UNet levels: weights (59 MB) dominate, few pixels (SD1.5 at 64x64 / 32x32 latents).
+Registrar r9(conv_case("conv3x3", 1280, 1280, 16, 3, Conv2dParams::make(1, 1), true));
+Registrar r10(conv_case("conv3x3", 1280, 1280, 8, 3, Conv2dParams::make(1, 1), true));
+Registrar r11(conv_case("conv3x3", 1280, 1280, 8, 3, Conv2dParams::make(1, 1), false));
 
 }  // namespace
 }  // namespace dbt::bench

@@ -76,6 +76,34 @@ DBT_TEST(gemm_panel_packing_matches_definition) {
   });
 }
 
+// The segmented packer (conv weight taps): pieces of seg_len columns seg_stride apart, any start k0.
+DBT_TEST(gemm_segmented_panel_packing_matches_definition) {
+  for_each_simd([] {
+    Rng rng(6);
+    std::vector<float> src(4000);
+    for (auto& v : src) v = float(rng.uniform(-1, 1));
+    for (int64_t seg_len : {1, 3, 9, 20})
+      for (int w : {12, 32})
+        for (int cols : {1, 7, w})
+          for (int64_t k0 : {0, 5, 13})
+            for (int64_t kc : {1, 9, 16, 31}) {
+              if (cols > w) continue;
+              const int64_t ld = seg_len, seg_stride = 40 * seg_len;  // rows interleaved inside each segment block
+              std::vector<float> got(size_t(kc * w), NAN), want(size_t(kc * w));
+              for (int64_t k = 0; k < kc; k++)
+                for (int j = 0; j < w; j++) {
+                  const int64_t q = (k0 + k) / seg_len, r = (k0 + k) % seg_len;
+                  want[size_t(k * w + j)] = j < cols ? src[size_t(j * ld + q * seg_stride + r)] : 0.0f;
+                }
+              dbt::cpu::pack_panel_t_seg(src.data(), ld, seg_len, seg_stride, cols, k0, kc, w, got.data());
+              for (size_t i = 0; i < got.size(); i++)
+                EXPECT_TRUE(got[i] == want[i], "pack_panel_t_seg seg " + std::to_string(seg_len) + " w " +
+                                                   std::to_string(w) + " cols " + std::to_string(cols) + " k0 " +
+                                                   std::to_string(k0) + " kc " + std::to_string(kc));
+            }
+  });
+}
+
 DBT_TEST(gemm_batched_and_broadcast) {
   check_gemm(7, 9, 11, false, false, 1.0f, 0.0f, 3, true, true, 100);
   check_gemm(7, 9, 11, false, true, 1.0f, 0.0f, 4, true, false, 101);  // b shared by all batches

@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "ops/conv2d.h"
 #include "ops/cpu/conv2d_winograd.h"
+#include "ops/cpu/gemm_pack.h"
 #include "ops/cpu/sgemm.h"
 
 namespace dbt::ops::cpu {
@@ -19,11 +20,26 @@ struct Geometry {
   int stride, pt, pl;
 };
 
-// B = im2col(x) as a logical [C*KH*KW, Ho*Wo] matrix, for one image x [C, H, W].
+// B = im2col(x) as a logical [C*KH*KW, Ho*Wo] matrix, for one image x [C, H, W]. flip: kernel position
+// (ky, kx) of row (c, ky, kx) reads tap (KH-1-ky, KW-1-kx) (the input gradient's rotated kernels).
 struct ColSource {
   const float* x;
   Geometry g;
+  bool flip = false;
 };
+
+// A = rot180(w)^T as a logical [C, O*KH*KW] matrix for w [O, C, KH, KW], in the column order (o, ky, kx)
+// of w's own taps: row c, column (o, s) is w[o][c][s]; the rotation is carried by ColSource::flip.
+struct FlippedWeights {
+  const float* w;
+  int64_t O, C, khw;
+};
+
+void pack_flipped_weights(const void* ctx, int64_t i0, int rows, int64_t k0, int64_t kc, int mr, float* dst) {
+  const FlippedWeights& f = *static_cast<const FlippedWeights*>(ctx);
+  // row c holds, for each o, the khw contiguous taps w[o][c][:]; successive o are C * khw apart
+  dbt::cpu::pack_panel_t_seg(f.w + i0 * f.khw, f.khw, f.khw, f.C * f.khw, rows, k0, kc, mr, dst);
+}
 
 void pack_col(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) {
   const ColSource& s = *static_cast<const ColSource*>(ctx);
@@ -34,7 +50,8 @@ void pack_col(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, i
     float* d = dst + jp * kc;
     const int64_t p_start = n0 + jp;
     for (int64_t k = 0; k < kc; k++) {
-      const int64_t kk = k0 + k, c = kk / khw, r = kk % khw, ky = r / g.KW, kx = r % g.KW;
+      const int64_t kk = k0 + k, c = kk / khw, r = s.flip ? khw - 1 - kk % khw : kk % khw, ky = r / g.KW,
+                    kx = r % g.KW;
       const float* xc = s.x + c * g.H * g.W;
       float* dk = d + k * nr;
       int64_t j = 0, oy = p_start / g.Wo, ox = p_start % g.Wo;
@@ -101,22 +118,28 @@ bool is_pointwise(const Geometry& g) {
   return g.KH == 1 && g.KW == 1 && g.stride == 1 && g.pt == 0 && g.pl == 0 && g.Ho == g.H && g.Wo == g.W;
 }
 
-// y[n] = w @ im2col(x[n]) (+ bias), for N images.
+// y[n] = w @ im2col(x[n]) (+ bias), for N images. flipped_t: w is [C, O, KH, KW] and the convolution
+// uses its 180-degree rotated, transposed kernels (the input gradient of a stride-1 convolution).
 void forward_images(const float* x, int64_t N, const Geometry& g, const float* w, int64_t O, const float* bias,
-                    float* y) {
+                    float* y, bool flipped_t = false) {
   const int64_t P = g.Ho * g.Wo, CKK = g.C * g.KH * g.KW;
   if (dbt::cpu::winograd_applies(g.C, O, g.KH, g.KW, g.stride, g.pt, g.pl, g.Ho, g.Wo)) {
-    dbt::cpu::winograd_conv3x3(x, N, g.C, g.H, g.W, w, O, bias, g.pt, g.pl, y, g.Ho, g.Wo);
+    dbt::cpu::winograd_conv3x3(x, N, g.C, g.H, g.W, w, O, bias, g.pt, g.pl, y, g.Ho, g.Wo, flipped_t);
     return;
   }
+  const FlippedWeights fw{w, g.C, O, g.KH * g.KW};
   auto one = [&](int64_t n) {
     const float* xn = x + n * g.C * g.H * g.W;
     float* yn = y + n * O * P;
     if (bias)
       for (int64_t o = 0; o < O; o++) std::fill(yn + o * P, yn + (o + 1) * P, bias[o]);
     const float beta = bias ? 1.0f : 0.0f;
-    if (is_pointwise(g)) {
-      dbt::cpu::sgemm(false, false, O, P, g.C, 1.0f, w, g.C, xn, P, beta, yn, P);
+    if (is_pointwise(g)) {  // rotation changes nothing; transposed weights [C, O]
+      dbt::cpu::sgemm(flipped_t, false, O, P, g.C, 1.0f, w, flipped_t ? O : g.C, xn, P, beta, yn, P);
+    } else if (flipped_t) {
+      ColSource src{xn, g, true};
+      dbt::cpu::gemm_packed(O, P, CKK, dbt::cpu::ASource{pack_flipped_weights, &fw}, dbt::cpu::BSource{pack_col, &src},
+                            beta, yn, P);
     } else {
       ColSource src{xn, g};
       dbt::cpu::gemm_packed(O, P, CKK, w, CKK, false, 1.0f, dbt::cpu::BSource{pack_col, &src}, beta, yn, P);
@@ -188,16 +211,9 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   const int fpt = int(g.KH) - 1 - g.pt, fpl = int(g.KW) - 1 - g.pl;
   const int fpb = int(g.KH) - 1 - p.pad_bottom, fpr = int(g.KW) - 1 - p.pad_right;
   if (g.stride == 1 && fpt >= 0 && fpl >= 0 && fpb >= 0 && fpr >= 0) {
-    // dx = conv(dy, flip(w)^T) with the complementary padding.
-    std::vector<float> wf(size_t(O * CKK));
-    for (int64_t o = 0; o < O; o++)
-      for (int64_t c = 0; c < g.C; c++)
-        for (int64_t ky = 0; ky < g.KH; ky++)
-          for (int64_t kx = 0; kx < g.KW; kx++)
-            wf[size_t(((c * O + o) * g.KH + (g.KH - 1 - ky)) * g.KW + (g.KW - 1 - kx))] =
-                Wt[((o * g.C + c) * g.KH + ky) * g.KW + kx];
+    // dx = conv(dy, rot180(w)^T) with the complementary padding; the rotation is folded into the packing.
     Geometry gt{O, g.Ho, g.Wo, g.KH, g.KW, g.H, g.W, 1, fpt, fpl};
-    forward_images(DY, N, gt, wf.data(), g.C, nullptr, DX);
+    forward_images(DY, N, gt, Wt, g.C, nullptr, DX, true);
     return;
   }
   // Strided: dcol = w^T @ dy[n] over chunks of output pixels, scattered back (col2im). Chunks run in

@@ -144,7 +144,7 @@ bool winograd_applies(int64_t C, int64_t O, int64_t kh, int64_t kw, int stride, 
 }
 
 void winograd_conv3x3(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, const float* w, int64_t O,
-                      const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo) {
+                      const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo, bool flipped_t) {
   const int64_t th = (Ho + 1) / 2, tw = (Wo + 1) / 2, T = th * tw;
   Tensor Ut = Tensor::empty(Shape{16, O, C});
   Tensor Vt = Tensor::empty(Shape{16, C, T});
@@ -152,13 +152,26 @@ void winograd_conv3x3(const float* x, int64_t N, int64_t C, int64_t H, int64_t W
   float* U = Ut.data<float>();
   float* V = Vt.data<float>();
   float* M = Mt.data<float>();
-  transform_weights(w, O, C, U);
+  // Rotating g by 180 degrees reverses G's columns, which equals swapping G's rows 0 and 3:
+  // G rot(g) G^T = P (G g G^T) P^T. So the flipped, transposed kernels are the plain transform of w
+  // ([C, O] per plane) read transposed from plane (s(r), s(q)), s = (3 1 2 0).
+  static constexpr int kSwap03[4] = {3, 1, 2, 0};
+  if (flipped_t)
+    transform_weights(w, C, O, U);
+  else
+    transform_weights(w, O, C, U);
   for (int64_t n = 0; n < N; n++) {
     transform_input(x + n * C * H * W, C, H, W, pt, pl, th, tw, V);
     // 16 independent products: one per task, each single-threaded (nested parallel_for runs inline).
     parallel_for(16, 1, [&](int64_t a, int64_t b) {
-      for (int64_t xi = a; xi < b; xi++)
-        sgemm(false, false, O, T, C, 1.0f, U + xi * O * C, C, V + xi * C * T, T, 0.0f, M + xi * O * T, T);
+      for (int64_t xi = a; xi < b; xi++) {
+        if (flipped_t) {
+          const int64_t src = kSwap03[xi / 4] * 4 + kSwap03[xi % 4];
+          sgemm(true, false, O, T, C, 1.0f, U + src * O * C, O, V + xi * C * T, T, 0.0f, M + xi * O * T, T);
+        } else {
+          sgemm(false, false, O, T, C, 1.0f, U + xi * O * C, C, V + xi * C * T, T, 0.0f, M + xi * O * T, T);
+        }
+      }
     });
     transform_output(M, O, th, tw, bias, y + n * O * Ho * Wo, Ho, Wo);
   }

@@ -11,8 +11,10 @@ namespace dbt::cpu {
 bool winograd_applies(int64_t C, int64_t O, int64_t kh, int64_t kw, int stride, int pt, int pl, int64_t Ho,
                       int64_t Wo);
 
-// y[n] (+)= conv(x[n], w) for N images: x [N, C, H, W], w [O, C, 3, 3], y [N, O, Ho, Wo]; bias [O] optional.
+// y[n] = conv(x[n], w) (+ bias) for N images: x [N, C, H, W], w [O, C, 3, 3], y [N, O, Ho, Wo]; bias [O]
+// optional. flipped_t: w is [C, O, 3, 3] and the kernel of output o, input c is w[c][o] rotated by 180
+// degrees (the input gradient of a forward convolution with weights w).
 void winograd_conv3x3(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, const float* w, int64_t O,
-                      const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo);
+                      const float* bias, int pt, int pl, float* y, int64_t Ho, int64_t Wo, bool flipped_t = false);
 
 }  // namespace dbt::cpu

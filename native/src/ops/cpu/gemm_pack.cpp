@@ -29,6 +29,21 @@ void pack_n_portable(const float* src, int64_t ld, int cols, int64_t kc, int w, 
   }
 }
 
+void pack_t_seg_portable(const float* src, int64_t ld, int64_t seg_len, int64_t seg_stride, int cols, int64_t k0,
+                         int64_t kc, int w, float* dst) {
+  int64_t q = k0 / seg_len, r = k0 % seg_len;
+  for (int64_t k = 0; k < kc; k++) {
+    const float* s = src + q * seg_stride + r;
+    float* d = dst + k * w;
+    for (int j = 0; j < cols; j++) d[j] = s[j * ld];
+    for (int j = cols; j < w; j++) d[j] = 0.0f;
+    if (++r == seg_len) {
+      r = 0;
+      q++;
+    }
+  }
+}
+
 #ifdef DBT_X86
 inline __mmask16 first16(int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u); }
 
@@ -116,6 +131,48 @@ __attribute__((target("avx512f"))) void pack_n_avx512(const float* src, int64_t 
       __m512 v = _mm512_maskz_loadu_ps(lm[g], s + 16 * g);
       if (alpha != 1.0f) v = _mm512_mul_ps(v, va);
       _mm512_mask_storeu_ps(d + 16 * g, sm[g], v);
+    }
+  }
+}
+
+// Each 16-column block of a row is put together from the (at most 17) segment pieces it spans with
+// masked loads, then 16 rows are transposed as in pack_t_avx512.
+__attribute__((target("avx512f"))) void pack_t_seg_avx512(const float* src, int64_t ld, int64_t seg_len,
+                                                          int64_t seg_stride, int cols, int64_t k0, int64_t kc,
+                                                          int w, float* dst) {
+  int64_t q = k0 / seg_len, r = k0 % seg_len;  // segment and offset of column kb
+  for (int64_t kb = 0; kb < kc; kb += 16) {
+    const int kn = int(std::min<int64_t>(16, kc - kb));
+    __mmask16 m[16];
+    int64_t off[16];
+    int pieces = 0;
+    for (int l = 0; l < kn;) {
+      const int n = int(std::min<int64_t>(seg_len - r, kn - l));
+      m[pieces] = __mmask16(first16(l + n) & ~first16(l));
+      off[pieces] = q * seg_stride + r - l;  // lane l' of the piece reads (src row + off)[l']
+      pieces++;
+      l += n;
+      r += n;
+      if (r == seg_len) {
+        r = 0;
+        q++;
+      }
+    }
+    for (int j0 = 0; j0 < w; j0 += 16) {
+      const int jn = std::clamp(cols - j0, 0, 16);
+      const __mmask16 smask = first16(w - j0);
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; j++) {
+        r[j] = _mm512_setzero_ps();
+        if (j < jn) {
+          const float* row = src + (j0 + j) * ld;
+          for (int p = 0; p < pieces; p++) r[j] = _mm512_mask_loadu_ps(r[j], m[p], row + off[p]);
+        }
+      }
+      transpose16(r);
+      float* d = dst + kb * w + j0;
+      for (int kk = 0; kk < kn; kk++) _mm512_mask_storeu_ps(d + kk * w, smask, r[kk]);
     }
   }
 }
@@ -213,6 +270,15 @@ void pack_panel_t(const float* src, int64_t ld, int cols, int64_t kc, int w, flo
   }
 #endif
   pack_t_portable(src, ld, cols, kc, w, alpha, dst);
+}
+
+void pack_panel_t_seg(const float* src, int64_t ld, int64_t seg_len, int64_t seg_stride, int cols, int64_t k0,
+                      int64_t kc, int w, float* dst) {
+#ifdef DBT_X86
+  if (simd_level() == SimdLevel::avx512)
+    return pack_t_seg_avx512(src, ld, seg_len, seg_stride, cols, k0, kc, w, dst);
+#endif
+  pack_t_seg_portable(src, ld, seg_len, seg_stride, cols, k0, kc, w, dst);
 }
 
 void pack_panel_n(const float* src, int64_t ld, int cols, int64_t kc, int w, float alpha, float* dst) {

@@ -94,7 +94,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* A
   // Bring the C tile towards L1 while the k loop runs.
 #pragma GCC unroll 12
   for (int i = 0; i < 12; i++) {
-      _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 16), _MM_HINT_T0);
   }
 #pragma GCC unroll 12
@@ -175,15 +175,19 @@ struct AlignedBuffer {
 };
 thread_local AlignedBuffer t_pack_a, t_pack_b;
 
-void pack_a(const float* A, int64_t lda, bool trans, float alpha, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
-            int mr, float* dst) {
-  for (int64_t ip = 0; ip < mc; ip += mr) {
-    const int rows = int(std::min<int64_t>(mr, mc - ip));
-    if (!trans)
-      pack_panel_t(A + (i0 + ip) * lda + k0, lda, rows, kc, mr, alpha, dst + ip * kc);
-    else
-      pack_panel_n(A + k0 * lda + i0 + ip, lda, rows, kc, mr, alpha, dst + ip * kc);
-  }
+struct PlainA {
+  const float* A;
+  int64_t lda;
+  bool trans;
+  float alpha;
+};
+
+void pack_plain_a(const void* ctx, int64_t i0, int rows, int64_t k0, int64_t kc, int mr, float* dst) {
+  const PlainA& pa = *static_cast<const PlainA*>(ctx);
+  if (!pa.trans)
+    pack_panel_t(pa.A + i0 * pa.lda + k0, pa.lda, rows, kc, mr, pa.alpha, dst);
+  else
+    pack_panel_n(pa.A + k0 * pa.lda + i0, pa.lda, rows, kc, mr, pa.alpha, dst);
 }
 
 // Operand panels packed once for the whole matrix and shared by every thread. Layout for k block kb
@@ -197,9 +201,8 @@ struct Prepacked {
 // Operands not prepacked are packed panel by panel just before their first use (B panels in the first
 // row block, A micro-panels in the first column panel), so packing loads overlap the kernels' arithmetic
 // and the packer's prefetches of the next panel have a kernel call's time to arrive.
-void gemm_serial(const KernelSpec& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const float* A,
-                 int64_t lda, bool trans_a, float alpha, const BSource& b, float beta, float* C, int64_t ldc,
-                 const Prepacked& pre) {
+void gemm_serial(const KernelSpec& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const ASource& a,
+                 const BSource& b, float beta, float* C, int64_t ldc, const Prepacked& pre) {
   const int MR = ks.mr, NR = ks.nr;
   for (int64_t jc = n0; jc < n1; jc += ks.nc) {
     const int64_t nc = std::min(ks.nc, n1 - jc);
@@ -220,7 +223,7 @@ void gemm_serial(const KernelSpec& ks, int64_t m0, int64_t m1, int64_t n0, int64
           const float* Bpanel = Bp + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int mr = int(std::min<int64_t>(MR, mc - ir));
-            if (Abuf && jr == 0) pack_a(A, lda, trans_a, alpha, ic + ir, mr, pc, kc, MR, Abuf + ir * kc);
+            if (Abuf && jr == 0) a.pack(a.ctx, ic + ir, mr, pc, kc, MR, Abuf + ir * kc);
             ks.fn(kc, Ap + ir * kc, Bpanel, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr, beta_eff);
           }
         }
@@ -258,8 +261,15 @@ int gemm_mr() { return kernel_spec().mr; }
 
 void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool trans_a, float alpha,
                  const BSource& b, float beta, float* C, int64_t ldc) {
+  if (alpha == 0.0f) K = 0;
+  const PlainA pa{A, lda, trans_a, alpha};
+  gemm_packed(M, N, K, ASource{pack_plain_a, &pa}, b, beta, C, ldc);
+}
+
+void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSource& b, float beta, float* C,
+                 int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) {
+  if (K <= 0) {
     scale_c(M, N, beta, C, ldc);
     return;
   }
@@ -299,7 +309,7 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
       parallel_for(kblocks * mpanels, 8, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; t++) {
           const int64_t pc = (t / mpanels) * ks.kc, kc = std::min(ks.kc, K - pc), i = (t % mpanels) * ks.mr;
-          pack_a(A, lda, trans_a, alpha, i, std::min<int64_t>(ks.mr, M - i), pc, kc, ks.mr, dst + pc * pre.m_pad + i * kc);
+          a.pack(a.ctx, i, int(std::min<int64_t>(ks.mr, M - i)), pc, kc, ks.mr, dst + pc * pre.m_pad + i * kc);
         }
       });
       pre.a = dst;
@@ -309,9 +319,9 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
     for (int64_t p = p0; p < p1; p++) {
       int64_t u0 = units * p / parts, u1 = units * (p + 1) / parts;
       if (split_m)
-        gemm_serial(ks, u0 * unit, std::min(M, u1 * unit), 0, N, K, A, lda, trans_a, alpha, b, beta, C, ldc, pre);
+        gemm_serial(ks, u0 * unit, std::min(M, u1 * unit), 0, N, K, a, b, beta, C, ldc, pre);
       else
-        gemm_serial(ks, 0, M, u0 * unit, std::min(N, u1 * unit), K, A, lda, trans_a, alpha, b, beta, C, ldc, pre);
+        gemm_serial(ks, 0, M, u0 * unit, std::min(N, u1 * unit), K, a, b, beta, C, ldc, pre);
     }
   });
 }
@@ -344,14 +354,15 @@ void gemm_packed_b(int64_t M, const float* A, int64_t lda, bool trans_a, float a
   pre.b = b.data;
   pre.n_pad = b.n_pad;
   const BSource unused{nullptr, nullptr};
+  const PlainA pa{A, lda, trans_a, alpha};
   int threads = double(M) * double(b.N) * double(b.K) < 2.0 * 64 * 64 * 64 ? 1 : num_threads();
   const int64_t units = (M + ks.mr - 1) / ks.mr;
   const int64_t parts = std::min<int64_t>(threads == 1 ? 1 : int64_t(threads) * 3, units);
   parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
       const int64_t u0 = units * p / parts, u1 = units * (p + 1) / parts;
-      gemm_serial(ks, u0 * ks.mr, std::min(M, u1 * ks.mr), 0, b.N, b.K, A, lda, trans_a, alpha, unused, beta, C, ldc,
-                  pre);
+      gemm_serial(ks, u0 * ks.mr, std::min(M, u1 * ks.mr), 0, b.N, b.K, ASource{pack_plain_a, &pa}, unused, beta,
+                  C, ldc, pre);
     }
   });
 }

@@ -15,6 +15,17 @@ struct BSource {
   const void* ctx;
 };
 
+// Writes rows [i0, i0+rows) x columns [k0, k0+kc) of the logical M x K matrix A as one panel of kc*mr
+// floats (row k of the panel holds the mr rows' values at column k), zero-padding rows past `rows`.
+struct ASource {
+  void (*pack)(const void* ctx, int64_t i0, int rows, int64_t k0, int64_t kc, int mr, float* dst);
+  const void* ctx;
+};
+
+// C[M,N] = A @ B + beta * C, both operands supplied by packers (implicit GEMM on both sides).
+void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSource& b, float beta, float* C,
+                 int64_t ldc);
+
 // C[M,N] = alpha * op(A) @ B + beta * C (beta == 0: C is not read). A is [M,K] (lda) or, with trans_a,
 // [K,M]. C is row-major with leading dimension ldc.
 void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool trans_a, float alpha,
