@@ -157,11 +157,20 @@ export async function runPrep(options: PrepOptions, output: Output): Promise<Pre
   }
 }
 
+/** The report as `--json` prints it: snake_case keys like every other command's JSON (the library keeps camelCase). */
+export function reportJson(report: PrepReport): Record<string, unknown> {
+  const snake = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(snake)
+    : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), snake(x)]))
+    : v;
+  return snake(report) as Record<string, unknown>;
+}
+
 const listedWhere = (output: Output) => (output.json ? 'see "failures" in the JSON report' : 'listed above');
 
 export function reportPrep(report: PrepReport, output: Output): void {
   const { ok, ...rest } = report;
-  output.result({ ok, command: 'prep', ...rest }, formatPrepReport(report));
+  output.result({ ok, command: 'prep', ...reportJson(rest as PrepReport) }, formatPrepReport(report));
   if (!report.ok) {
     const n = report.failures.length;
     throw new DbtError(`${n} of ${report.counts.sources} source${report.counts.sources === 1 ? '' : 's'} failed (${listedWhere(output)}); the others were prepared`, {
@@ -176,19 +185,21 @@ async function prepFromSpec(req: Extract<PrepRequest, { kind: 'spec' }>, output:
   for (const w of loaded.warnings) output.warn(formatConfigIssue(w));
   const { jobs, without } = prepJobsFromSpec(loaded, req.concurrency);
   checkRawDirs(loaded, jobs);
-  const concepts: { concept: number; instance_prompt: string; raw_dir: string; instance_dir: string; report: PrepReport }[] = [];
+  const concepts: { concept: number; instance_prompt: string; raw_dir: string; instance_dir: string; report: Record<string, unknown> }[] = [];
   const human: string[] = [];
+  const reports: PrepReport[] = [];
   for (const job of jobs) {
     if (!output.json) output.info(`concept ${job.concept} (${job.instancePrompt}): ${job.options.inputs[0]} → ${job.options.out}`);
     const report = await runPrep(job.options, output);
-    concepts.push({ concept: job.concept, instance_prompt: job.instancePrompt, raw_dir: job.options.inputs[0], instance_dir: job.options.out, report });
+    reports.push(report);
+    concepts.push({ concept: job.concept, instance_prompt: job.instancePrompt, raw_dir: job.options.inputs[0], instance_dir: job.options.out, report: reportJson(report) });
     human.push(`concept ${job.concept} (${job.instancePrompt}):\n${formatPrepReport(report)}`);
   }
   if (without.length) human.push(`concepts without raw_dir (nothing to prepare): ${without.join(', ')}`);
-  const ok = concepts.every((c) => c.report.ok);
+  const ok = reports.every((r) => r.ok);
   output.result({ ok, command: 'prep', file: loaded.file, concepts, without_raw_dir: without }, human.join('\n'));
   if (!ok) {
-    const failed = concepts.reduce((n, c) => n + c.report.failures.length, 0);
+    const failed = reports.reduce((n, r) => n + r.failures.length, 0);
     throw new DbtError(`${failed} source${failed === 1 ? '' : 's'} failed (${listedWhere(output)}); the others were prepared`, { resultPrinted: true });
   }
 }

@@ -125,6 +125,9 @@ describe('dbt prep (CLI)', () => {
     expect(report).toMatchObject({ ok: true, command: 'prep', out: 'out', manifest: 'out/prep.json', counts: { processed: 1, failed: 0 } });
     expect(report.images[0]).toMatchObject({ source: 'raw/good.png', output: 'out/good.png', caption: 'out/good.txt' });
     expect(report.images[0].subject.from).toBe('segmentation');
+    expect(report.framing).toEqual({ full_body: 1, bust_up: 0, without_mask: 0 });
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(['near_duplicates', 'images_per_second']));
+    expect(JSON.stringify(report)).not.toMatch(/"[a-z]+[A-Z]\w*":/); // no camelCase key anywhere
     expect(readFileSync(join(dir, 'out', 'good.txt'), 'utf8')).toBe('nanU, 1girl\n');
   });
 
