@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
 import { loadRunSpec } from '../config/index.js';
-import { DbtError, formatConfigIssue, UsageError } from '../errors.js';
+import { DbtError, formatConfigIssue, InterruptedError, UsageError } from '../errors.js';
 import { checkRawDirs, formatPrepReport, parseColour, prepImages, prepJobsFromSpec, PREP_DEFAULTS, defaultConcurrency, type PrepOptions, type PrepReport } from '../prep/index.js';
-import { createOutput, type Output } from './output.js';
+import { createOutput, reportError, type Output } from './output.js';
 import { globalOptions, setOption } from './options.js';
 import { createProgress, type Progress } from './progress.js';
 
@@ -132,14 +132,25 @@ export function declarePrepCommand(program: Command): Command {
     .addOption(setOption());
 }
 
+/**
+ * The signal handler of a stoppable run: the first Ctrl-C asks for a clean stop (images in flight finish, the
+ * manifest is saved); a second one, for when that takes too long or hangs, calls `force`.
+ */
+export function stopThenForce(controller: AbortController, output: Output, force: () => void): () => void {
+  return () => {
+    if (controller.signal.aborted) return force();
+    output.info('stopping: finishing the images in flight, then saving the manifest… (Ctrl-C again to stop at once)');
+    controller.abort();
+  };
+}
+
 /** Runs prep with Ctrl-C / SIGTERM wired to an abort: in-flight images finish, nothing partial stays. */
 export async function runPrep(options: PrepOptions, output: Output): Promise<PrepReport> {
   const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) return;
-    output.info('stopping: finishing the images in flight, then saving the manifest…');
-    controller.abort();
-  };
+  const onSignal = stopThenForce(controller, output, () => {
+    // Temporaries of this process are removed by the next run (their process is gone); finished images stay.
+    process.exit(reportError(new InterruptedError('interrupted again: stopped at once; the same command continues where it stopped'), undefined, output.json));
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let progress: Progress | null = null;

@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { declarePrepCommand, prepRequestFromArgs, type PrepFlags, type PrepRequest } from '../../src/cli/prep.js';
+import { declarePrepCommand, prepRequestFromArgs, stopThenForce, type PrepFlags, type PrepRequest } from '../../src/cli/prep.js';
+import { createOutput } from '../../src/cli/output.js';
 import { defaultConcurrency, type Manifest, type PrepOptions } from '../../src/prep/index.js';
 import { UsageError } from '../../src/errors.js';
 import { BIN, runCli } from '../helpers/cli.js';
@@ -102,6 +103,22 @@ describe('dbt prep argv → options', () => {
 
   it('rejects an unknown --fit through commander', async () => {
     await expect(parse(['raw', '--out', 'x', '--fit', 'stretch'])).rejects.toThrow(/Allowed choices are pad, crop, subject/);
+  });
+});
+
+describe('Ctrl-C handling', () => {
+  it('the first signal asks for a clean stop, a second one stops at once', () => {
+    const controller = new AbortController();
+    let forced = 0;
+    const said: string[] = [];
+    const output = createOutput(false, { stdout: { write: () => true }, stderr: { write: (s: string) => said.push(s) } });
+    const onSignal = stopThenForce(controller, output, () => void forced++);
+    onSignal();
+    expect(controller.signal.aborted).toBe(true);
+    expect(forced).toBe(0);
+    expect(said.join('')).toMatch(/stopping: .*\(Ctrl-C again to stop at once\)/);
+    onSignal();
+    expect(forced).toBe(1);
   });
 });
 
