@@ -1,16 +1,17 @@
-// `npm run bench -- io [--dir DIR] [--keep]`: checkpoint IO throughput on a 2.13 GB SD1.5-size float16
-// safetensors file, next to `cp` of the same file on the same disk, in one process run.
+// `npm run bench -- io [--dir DIR] [--reps N] [--only a,b] [--keep]`: checkpoint IO throughput on a 2.13 GB
+// SD1.5-size float16 safetensors file, next to `cp` of the same file on the same disk.
 //   load raw    openWeights + every tensor's bytes as stored (what export and conversion read)
 //   load f32    openWeights + every tensor as Float32Array (what the trainer reads; f16 → f32 on the fly)
-//   write       writeSafetensors of every tensor (the writer alone), with and without fsync
-//   export      `dbt export` as users run it: read, write, fsync, rename, then sha256 for the A1111 hash
-// The file's pages are warm in the page cache for every reader, as they are for cp; every step starts after
-// an untimed `sync`, so no step pays for an earlier step's writeback. Writers without fsync compare with cp,
-// with fsync with `cp && sync`. Rounds are interleaved and the best time of each step is reported (the
-// machine is shared; the worst times are other people's builds).
+//   write       openWeights → writeSafetensors (the create/export path), with and without fsync
+//   export      `dbt export` as users run it: read, write, sha256 + A1111 hashes, fsync, rename
+// Each step runs as its own process, as cp does. The file's pages are warm in the page cache for every
+// reader, as they are for cp; every step starts after an untimed `sync`, so no step pays for an earlier
+// step's writeback. Writers without fsync compare with cp, with fsync with `cp && sync`. Rounds are
+// interleaved; best and median of each step are reported (the machine is shared: the worst times are other
+// people's builds), with the load average before and after.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -52,6 +53,7 @@ const sourceTensors = specs.map((t, i) => {
 const MB = 1e6;
 const REPS = Number(arg('--reps', '3'));
 const step = arg('--step', undefined);
+const only = arg('--only', undefined)?.split(',');
 function sh(cmd, args) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
@@ -103,19 +105,21 @@ if (!existsSync(src)) {
   await writeSafetensors(src, sourceTensors, { metadata: { 'modelspec.title': 'bench' }, durable: false });
 }
 const size = statSync(src).size;
-process.stderr.write(`source: ${src} (${(size / MB).toFixed(0)} MB, ${specs.length} tensors, f16); ${REPS} rounds, best of each reported\n`);
+process.stderr.write(`source: ${src} (${(size / MB).toFixed(0)} MB, ${specs.length} tensors, f16); ${REPS} rounds, best and median reported\n`);
+const loadBefore = loadavg()[0];
 sh('cat', [src]); // warm the page cache once, for cp and dbt alike
 
 const results = new Map();
 const startup = [];
 function timed(name, cmd, args) {
+  if (only && !only.includes(name)) return;
   sh('sync', []); // every step starts with no dirty pages of an earlier step waiting for writeback (untimed)
   const t0 = performance.now();
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
   // dbt steps report their own time (start-up and module loading excluded: ~0.2 s, listed separately).
-  const own = cmd === process.execPath ? Number(r.stdout.trim()) : wall;
+  const own = cmd === process.execPath ? Number(r.stdout.trim().split('\n')[0]) : wall;
   if (cmd === process.execPath) startup.push(wall - own);
   (results.get(name) ?? results.set(name, []).get(name)).push(own);
   for (const f of [copy, out, exported]) rmSync(f, { force: true });
@@ -132,7 +136,12 @@ for (let rep = 0; rep < REPS; rep++) {
   // Last: the 4.3 GB of Float32Arrays it leaves to the kernel slowed whichever step came next.
   timed('load f32', ...node('load f32'));
 }
+const loadAfter = loadavg()[0];
 const best = (name) => size / MB / Math.min(...results.get(name));
+const median = (name) => {
+  const t = [...results.get(name)].sort((a, b) => a - b);
+  return size / MB / (t.length % 2 ? t[(t.length - 1) / 2] : (t[t.length / 2 - 1] + t[t.length / 2]) / 2);
+};
 const labels = {
   cp: 'cp (page cache warm)',
   'load raw': 'load: openWeights + stream() bytes',
@@ -142,15 +151,25 @@ const labels = {
   'read + write + fsync': 'read + write + fsync + rename',
   'dbt export': 'dbt export (+fsync, +sha256)',
 };
+process.stderr.write(`${''.padEnd(36)}   best median MB/s\n`);
 for (const [name, times] of results) {
-  process.stderr.write(`${labels[name].padEnd(36)} ${best(name).toFixed(0).padStart(6)} MB/s   (${times.map((t) => t.toFixed(2)).join(' / ')} s)\n`);
+  process.stderr.write(`${labels[name].padEnd(36)} ${best(name).toFixed(0).padStart(6)} ${median(name).toFixed(0).padStart(6)}   (${times.map((t) => t.toFixed(2)).join(' / ')} s)\n`);
 }
+process.stderr.write(`load average (1 min) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on ${cpus().length} cores\n`);
 process.stderr.write(`node start-up + module loading per dbt step (not in the figures above): ${Math.min(...startup).toFixed(2)}–${Math.max(...startup).toFixed(2)} s\n`);
 if (!keep) rmSync(dir, { recursive: true, force: true });
 const pct = (a, b) => `${((100 * a) / b).toFixed(0)}%`;
-console.log(
-  `io: ${(size / MB).toFixed(0)} MB f16, best of ${REPS}, each step a fresh process — cp ${best('cp').toFixed(0)} MB/s; load ${best('load raw').toFixed(0)} MB/s (${pct(best('load raw'), best('cp'))} of cp), ` +
-    `load+f32 ${best('load f32').toFixed(0)} MB/s; write ${best('read + write').toFixed(0)} MB/s (${pct(best('read + write'), best('cp'))} of cp); ` +
-    `with fsync ${best('read + write + fsync').toFixed(0)} MB/s vs cp&&sync ${best('cp && sync').toFixed(0)} (${pct(best('read + write + fsync'), best('cp && sync'))}); ` +
-    `dbt export ${best('dbt export').toFixed(0)} MB/s (${pct(best('dbt export'), best('cp && sync'))} of cp&&sync)`,
-);
+const have = (name) => results.has(name);
+const fig = (name, ref) => `${best(name).toFixed(0)}/${median(name).toFixed(0)} MB/s${ref && have(ref) ? ` (${pct(best(name), best(ref))}/${pct(median(name), median(ref))} of ${ref})` : ''}`;
+const parts = [
+  ['cp', 'cp'],
+  ['load raw', 'load', 'cp'],
+  ['load f32', 'load+f32', 'cp'],
+  ['read + write', 'write', 'cp'],
+  ['cp && sync', 'cp&&sync'],
+  ['read + write + fsync', 'write+fsync', 'cp && sync'],
+  ['dbt export', 'dbt export', 'cp && sync'],
+]
+  .filter(([name]) => have(name))
+  .map(([name, label, ref]) => `${label} ${fig(name, ref)}`);
+console.log(`io: ${(size / MB).toFixed(0)} MB f16, best/median of ${REPS}, each step a fresh process, load ${loadBefore.toFixed(1)}–${loadAfter.toFixed(1)} — ${parts.join('; ')}`);

@@ -19,6 +19,8 @@ export interface ExportCommandOptions {
   title?: string;
   tokenizer?: string;
   force: boolean;
+  /** Compute the output's sha256 / A1111 hash (false: `--no-hash`). */
+  hash: boolean;
 }
 
 export async function exportAction(o: ExportCommandOptions): Promise<void> {
@@ -36,6 +38,7 @@ export async function exportAction(o: ExportCommandOptions): Promise<void> {
       title: o.title,
       tokenizer: o.tokenizer,
       force: o.force,
+      hash: o.hash,
       onBytes: (done, total) => {
         if (total < PROGRESS_MIN_BYTES) return;
         bar ??= createProgress({ label: 'export', total: Math.round(total / 1e6), unit: 'MB' });
@@ -68,6 +71,7 @@ export function registerExport(program: Command, action: (o: ExportCommandOption
     .option('--title <title>', 'modelspec.title shown by model browsers (default: the model name)')
     .option('--tokenizer <path>', 'CLIP vocabulary for a diffusers export')
     .option('--force', 'replace an existing output', false)
+    .option('--no-hash', 'skip the sha256 / A1111 hash of the output (hashing costs as much CPU as writing)')
     .action(async (source: string, opts: Record<string, unknown>, cmd: Command) => {
       await action({
         json: globalOptions(cmd).json,
@@ -79,6 +83,7 @@ export function registerExport(program: Command, action: (o: ExportCommandOption
         title: opts.title as string | undefined,
         tokenizer: opts.tokenizer as string | undefined,
         force: !!opts.force,
+        hash: opts.hash !== false,
       });
     });
 }

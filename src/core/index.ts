@@ -25,3 +25,4 @@ export function coreInfo(): CoreInfo {
 export function setNumThreads(n: number): void {
   call(() => native().setNumThreads(n));
 }
+export { copyFileRange, type CopyMethod, type CopyRangeOptions, type CopyRangeResult } from './fs.js';

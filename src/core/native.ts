@@ -104,6 +104,8 @@ export interface NativeModule {
   setNumThreads(n: number): void;
   cudaStatus(): CudaStatus;
   cudaSelectDevice(index: number): void;
+  /** Copies a byte range between open files on a worker thread (api_fs.cpp); see src/core/fs.ts. */
+  copyFileRange(srcFd: number, srcOffset: number, dstFd: number, dstOffset: number, length: number, readWrite?: boolean): Promise<{ bytes: number; method: 'copy_file_range' | 'read/write' }>;
 
   fill(t: T, value: number): void;
   copy(src: T, dst: T): void;
@@ -167,6 +169,11 @@ export function addonPath(): string {
   if (process.env.DBT_NATIVE_ADDON) return process.env.DBT_NATIVE_ADDON;
   const here = dirname(fileURLToPath(import.meta.url)); // src/core or dist/core
   return join(here, '..', '..', 'build', 'Release', 'dbt_native.node');
+}
+
+/** The addon when it is built, else undefined (for paths with a plain-JS fallback). */
+export function nativeIfBuilt(): NativeModule | undefined {
+  return loaded ?? (existsSync(addonPath()) ? native() : undefined);
 }
 
 export function native(): NativeModule {

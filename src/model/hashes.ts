@@ -1,6 +1,7 @@
 /** File hashes the web UIs show: sha256, the A1111 "new" short hash and the legacy hash (REFERENCE.md §3). */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 
 export interface FileHashes {
   sha256: string;
@@ -11,54 +12,110 @@ export interface FileHashes {
 }
 
 const CHUNK = 16 << 20;
+/** Read-back chunk of the follower: small enough to stay in the CPU cache between the read and the hash. */
+const FOLLOW_CHUNK = 1 << 20;
 const LEGACY_AT = 0x100000;
 const LEGACY_LEN = 0x10000;
 
-/** The same hashes computed incrementally over a file's bytes in order (used while writing one). */
-export class FileHasher {
-  private readonly whole = createHash('sha256');
-  private readonly legacy = Buffer.alloc(LEGACY_LEN);
-  private legacyLen = 0;
-  private position = 0;
+function legacyHex(window: Uint8Array): string {
+  return createHash('sha256').update(window).digest('hex').slice(0, 8);
+}
 
-  update(bytes: Uint8Array): void {
-    this.whole.update(bytes);
-    const start = this.position;
-    const end = start + bytes.byteLength;
-    const from = Math.max(start, LEGACY_AT);
-    const to = Math.min(end, LEGACY_AT + LEGACY_LEN);
-    if (from < to) {
-      this.legacy.set(bytes.subarray(from - start, to - start), from - LEGACY_AT);
-      this.legacyLen = Math.max(this.legacyLen, to - LEGACY_AT);
-    }
-    this.position = end;
+/** Hashes `length` bytes of an open file from its start. */
+async function hashHandle(fh: FileHandle, length: number, path: string): Promise<FileHashes> {
+  const whole = createHash('sha256');
+  const buf = Buffer.allocUnsafeSlow(CHUNK);
+  for (let pos = 0; pos < length; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, length - pos), pos);
+    if (bytesRead === 0) throw new Error(`${path}: ended at byte ${pos} while hashing ${length} bytes`);
+    whole.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
   }
-
-  digest(): FileHashes {
-    const sha256 = this.whole.digest('hex');
-    const legacy = createHash('sha256').update(this.legacy.subarray(0, this.legacyLen)).digest('hex');
-    return { sha256, a1111: sha256.slice(0, 10), a1111Legacy: legacy.slice(0, 8) };
-  }
+  const legacyBuf = Buffer.alloc(LEGACY_LEN);
+  const { bytesRead } = await fh.read(legacyBuf, 0, LEGACY_LEN, LEGACY_AT);
+  const sha256 = whole.digest('hex');
+  return { sha256, a1111: sha256.slice(0, 10), a1111Legacy: legacyHex(legacyBuf.subarray(0, bytesRead)) };
 }
 
 export async function hashFile(path: string): Promise<FileHashes> {
   const fh = await open(path, 'r');
   try {
-    const whole = createHash('sha256');
-    const buf = Buffer.allocUnsafeSlow(CHUNK);
-    let pos = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
-      if (bytesRead === 0) break;
-      whole.update(buf.subarray(0, bytesRead));
-      pos += bytesRead;
-    }
-    const legacyBuf = Buffer.alloc(0x10000);
-    const { bytesRead } = await fh.read(legacyBuf, 0, 0x10000, 0x100000);
-    const legacy = createHash('sha256').update(legacyBuf.subarray(0, bytesRead)).digest('hex');
-    const sha256 = whole.digest('hex');
-    return { sha256, a1111: sha256.slice(0, 10), a1111Legacy: legacy.slice(0, 8) };
+    return await hashHandle(fh, (await fh.stat()).size, path);
   } finally {
     await fh.close();
   }
+}
+
+/** Hashes a file as it is written: the writer reports how many bytes are final, the hasher reads them back. */
+export interface FollowingHasher {
+  /** The first `written` bytes of the file are written and will not change. */
+  advance(written: number): void;
+  /** The hashes once all `total` bytes are written. */
+  digest(): Promise<FileHashes>;
+  /** Stops hashing (the write failed). */
+  abort(): void;
+}
+
+// Runs in a worker thread: reads the file behind the writer (SharedArrayBuffer slot 0 holds the bytes
+// written so far, -1 on abort) and hashes it, so hashing takes the other core while the main thread and
+// libuv's threads write. Plain JS, as workers run it without the TypeScript build.
+const FOLLOWER_SOURCE = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { openSync, readSync, closeSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+(function follow() {
+  const { path, total, shared, chunk, legacyAt, legacyLen } = workerData;
+  const state = new BigInt64Array(shared);
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafeSlow(chunk);
+    const whole = createHash('sha256');
+    for (let pos = 0; pos < total; ) {
+      let written = Atomics.load(state, 0);
+      while (written >= 0n && Number(written) <= pos) {
+        Atomics.wait(state, 0, written);
+        written = Atomics.load(state, 0);
+      }
+      if (written < 0n) return;
+      const n = readSync(fd, buf, 0, Math.min(chunk, Number(written) - pos), pos);
+      if (n === 0) throw new Error(path + ': ended at byte ' + pos + ' while hashing');
+      whole.update(buf.subarray(0, n));
+      pos += n;
+    }
+    const legacy = Buffer.alloc(legacyLen);
+    const got = readSync(fd, legacy, 0, legacyLen, legacyAt);
+    parentPort.postMessage({ sha256: whole.digest('hex'), legacy: createHash('sha256').update(legacy.subarray(0, got)).digest('hex') });
+  } finally {
+    closeSync(fd);
+  }
+})();
+`;
+
+/**
+ * A hasher for a file being written through `fh` (opened for reading too). `inWorker`: hash on a worker
+ * thread while the file is written (large files); otherwise read it back on this thread at the end.
+ */
+export function followFileHash(path: string, fh: FileHandle, total: number, inWorker: boolean): FollowingHasher {
+  if (!inWorker) return { advance: () => undefined, digest: () => hashHandle(fh, total, path), abort: () => undefined };
+  const shared = new SharedArrayBuffer(8);
+  const state = new BigInt64Array(shared);
+  const worker = new Worker(FOLLOWER_SOURCE, { eval: true, workerData: { path, total, shared, chunk: FOLLOW_CHUNK, legacyAt: LEGACY_AT, legacyLen: LEGACY_LEN } });
+  const result = new Promise<FileHashes>((resolve, reject) => {
+    worker.once('message', (m: { sha256: string; legacy: string }) => resolve({ sha256: m.sha256, a1111: m.sha256.slice(0, 10), a1111Legacy: m.legacy.slice(0, 8) }));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the hashing thread for ${path} stopped (exit code ${code}) before it finished`)));
+  });
+  result.catch(() => undefined); // observed through digest(); an aborted write never asks
+  return {
+    advance(written) {
+      Atomics.store(state, 0, BigInt(written));
+      Atomics.notify(state, 0);
+    },
+    digest: () => result,
+    abort() {
+      Atomics.store(state, 0, -1n);
+      Atomics.notify(state, 0);
+      void worker.terminate();
+    },
+  };
 }

@@ -12,6 +12,15 @@ export interface StoredTensor {
   read(into?: Uint8Array): Promise<Uint8Array>;
   /** `into.byteLength` bytes starting `offset` bytes into the tensor, when the format can read ranges. */
   readRange?(offset: number, into: Uint8Array): Promise<Uint8Array>;
+  /** Where the bytes lie, contiguous and as stored, in a file the store keeps open (copied without reading). */
+  location?: TensorLocation;
+}
+
+export interface TensorLocation {
+  path: string;
+  fd: number;
+  /** Absolute file offset of the first byte. */
+  offset: number;
 }
 
 export type StoreFormat = 'safetensors' | 'ckpt';
@@ -29,6 +38,14 @@ export interface TensorStore {
 export async function openSafetensorsStore(path: string): Promise<TensorStore> {
   const f = await SafetensorsFile.open(path);
   const tensors = new Map<string, StoredTensor>();
-  for (const e of f.header.entries) tensors.set(e.key, { dtype: e.dtype, shape: e.shape, read: (into) => f.readRaw(e.key, into), readRange: (offset, into) => f.readRange(e.key, offset, into) });
+  for (const e of f.header.entries) {
+    tensors.set(e.key, {
+      dtype: e.dtype,
+      shape: e.shape,
+      read: (into) => f.readRaw(e.key, into),
+      readRange: (offset, into) => f.readRange(e.key, offset, into),
+      location: { path, fd: f.fd, offset: f.header.dataStart + e.begin },
+    });
+  }
   return { path, format: 'safetensors', tensors, metadata: f.metadata, close: () => f.close() };
 }

@@ -25,10 +25,14 @@ export function transferTensor(w: WeightSource, key: string, floatType: FloatSto
   if (!t) throw new Error(`internal: no tensor ${key} to transfer`);
   const dtype = targetDType(t.dtype, floatType);
   const bytes = numel(t.shape) * dtypeSize(dtype);
+  const at = w.location(key);
   return {
     key: opts.as ?? key,
     dtype,
     shape: opts.shape ?? t.shape,
+    // Same dtype from a file: the writer copies the stored bytes in the kernel (and never calls `data`).
+    source: at ? { ...at, verbatim: dtype === t.dtype } : undefined,
+    onCopied: opts.onBytes,
     data: (scratch) => {
       // Same dtype: a plain copy in small chunks through one cache-resident buffer (no 100 MB buffers).
       if (dtype === t.dtype) return countChunks(w.chunks(key), opts.onBytes);

@@ -15,7 +15,7 @@ import { isDiffusersDir, openDiffusersDir } from './diffusers.js';
 import { dtypeSize, toFloat32, type DType } from './dtype.js';
 import { COMPONENTS, componentOf, EMA_PREFIX, emaKeyFor, expectedTensors, TEXT_PREFIX, type Component } from './keys.js';
 import { isModelDir, readModelJson, type ModelJson } from './modeldir.js';
-import { openSafetensorsStore, type StoredTensor, type TensorStore } from './store.js';
+import { openSafetensorsStore, type StoredTensor, type TensorLocation, type TensorStore } from './store.js';
 import type { ClipTokenizer } from './tokenizer.js';
 import { findTokenizer } from './tokenizer-files.js';
 
@@ -138,6 +138,8 @@ export interface WeightSource {
   readonly tensors: ReadonlyMap<string, WeightTensor>;
   /** Stored bytes; read into `into` (when large enough) where the file format allows. */
   readRaw(key: string, into?: Uint8Array): Promise<Uint8Array>;
+  /** Where the tensor's stored bytes lie in an open file, when they are contiguous there (writers copy them in the kernel). */
+  location(key: string): TensorLocation | undefined;
   readF32(key: string): Promise<Float32Array>;
   /** Stored bytes in chunks of at most `chunkBytes`, read into one reused buffer (valid until the next chunk). */
   chunks(key: string, chunkBytes?: number): AsyncGenerator<Uint8Array>;
@@ -194,6 +196,7 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
     const tensors = new Map<string, WeightTensor>();
     const readers = new Map<string, (into?: Uint8Array) => Promise<Uint8Array>>();
     const rangeReaders = new Map<string, (offset: number, into: Uint8Array) => Promise<Uint8Array>>();
+    const locations = new Map<string, TensorLocation>();
     for (const spec of expectedTensors(arch)) {
       if (spec.key === POSITION_IDS) {
         const stored = view.tensors.get(POSITION_IDS);
@@ -203,12 +206,14 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
         if (!ok) notes.push(stored ? `position_ids were not 0..${arch.text.max_position_embeddings - 1} as int64 (a known defect of some merges); replaced` : 'position_ids were absent; added');
         tensors.set(spec.key, { key: spec.key, dtype: 'I64', shape: spec.shape, component: 'text_encoder' });
         readers.set(spec.key, async () => good.slice());
+        if (ok && stored!.location) locations.set(spec.key, stored!.location);
         continue;
       }
       const src = opts.useEma && spec.component === 'unet' ? (view.tensors.get(emaKeyFor(spec.key)) as StoredTensor) : (view.tensors.get(spec.key) as StoredTensor);
       tensors.set(spec.key, { key: spec.key, dtype: src.dtype, shape: spec.shape, component: spec.component });
       readers.set(spec.key, (into) => src.read(into));
       if (src.readRange) rangeReaders.set(spec.key, (offset, into) => src.readRange!(offset, into));
+      if (src.location) locations.set(spec.key, src.location);
     }
     const modelKeys = new Set(tensors.keys());
     const extraKeys = [...view.tensors.keys()].filter((k) => !modelKeys.has(k));
@@ -275,6 +280,7 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
       metadata: view.metadata,
       tensors,
       readRaw,
+      location: (key) => locations.get(key),
       chunks,
       stream,
       readF32: async (key) => toFloat32(await readRaw(key), tensors.get(key)!.dtype),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { registerCreate, createRequest, type CreateCommandOptions } from '../../src/cli/create.js';
@@ -10,7 +11,7 @@ import { floatToHalfBits } from '../../src/model/dtype.js';
 import { expectedTensors } from '../../src/model/keys.js';
 import { TINY_ARCH } from '../../src/model/arch.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
-import { runCli } from '../helpers/cli.js';
+import { BIN, runCli } from '../helpers/cli.js';
 import { tempDir } from './helpers.js';
 
 type Registrar = (program: Command, action: (o: never) => void) => void;
@@ -45,8 +46,9 @@ describe('argv → options', () => {
     [['export', 'nanu', '--out', 'o.safetensors', '--half', '--ema'], { dtype: 'F16', ema: true }],
     [['export', 'nanu', '--out', 'o.safetensors', '--bf16', '--title', 'Nanu v1'], { dtype: 'BF16', title: 'Nanu v1' }],
     [['export', 'nanu', '--out', 'dir', '--format', 'diffusers', '--fp32', '--force'], { out: 'dir', format: 'diffusers', dtype: 'F32', force: true }],
+    [['export', 'nanu', '--out', 'o.safetensors', '--no-hash'], { hash: false }],
   ])('export %j', async (argv, expected) => {
-    expect(await parsed(argv)).toEqual({ json: false, source: 'nanu', out: 'o.safetensors', format: 'safetensors', dtype: undefined, ema: false, title: undefined, tokenizer: undefined, force: false, ...expected });
+    expect(await parsed(argv)).toEqual({ json: false, source: 'nanu', out: 'o.safetensors', format: 'safetensors', dtype: undefined, ema: false, title: undefined, tokenizer: undefined, force: false, hash: true, ...expected });
   });
 
   it.each<[string[], Partial<InspectCommandOptions>]>([
@@ -180,6 +182,16 @@ describe('create → export → create through the built CLI', () => {
     expect(ext.code).toBe(2);
     expect(ext.stderr).toMatch(/must end in .safetensors/);
     expect(existsSync(join(dir, 'models/y'))).toBe(false);
+  });
+
+  it('an export that cannot be written completely (file-size limit) says why and leaves no partial file', () => {
+    // `ulimit -f` (512-byte blocks) makes writes past 1 MiB fail with EFBIG, as a full disk fails with ENOSPC:
+    // the header is written, the in-kernel copy of the UNet's tensors fails part way.
+    const r = spawnSync('sh', ['-c', `ulimit -f 2048 && exec "${process.execPath}" "${BIN}" export nanu --out out/limited.safetensors`], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/cannot write .*limited\.safetensors: the file is larger than this system allows \(EFBIG.*\) after 1\.05 of [\d.]+ MB; the partial file was removed/);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    expect(readdirSync(join(dir, 'out')).filter((f) => f.includes('limited'))).toEqual([]);
   });
 });
 

@@ -61,5 +61,6 @@ void RegisterTensor(Napi::Env env, Napi::Object exports);
 void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterNN(Napi::Env env, Napi::Object exports);  // api_nn.cpp: the SD1.x networks
 void RegisterDevice(Napi::Env env, Napi::Object exports);
+void RegisterFs(Napi::Env env, Napi::Object exports);  // api_fs.cpp: file copying for the model writers
 
 }  // namespace dbt::api

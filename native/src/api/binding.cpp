@@ -62,6 +62,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterOps(env, exports);
   RegisterNN(env, exports);
   RegisterDevice(env, exports);
+  RegisterFs(env, exports);
   set_function(env, exports, "allocStats", AllocStatsFn);
   set_function(env, exports, "resetPeak", ResetPeakFn);
   set_function(env, exports, "info", InfoFn);
