@@ -84,7 +84,7 @@ const obj = (title: string, description: string, properties: Record<string, Json
 });
 const seed = (description: string, def: number): JsonSchema => int(description, def, { minimum: 0, maximum: MAX_SEED });
 const imageSize = (description: string): JsonSchema =>
-  int(description, null, { minimum: 64, multipleOf: 64, 'x-follows': 'resolution' });
+  int(description, null, { minimum: 64, maximum: 4096, multipleOf: 64, 'x-follows': 'resolution' });
 const promptList = (description: string): JsonSchema => ({
   type: ['array', 'null'],
   description,
@@ -161,9 +161,9 @@ const prepSchema = obj('PrepSpec', 'Options for `dbt prep run.yaml` (the same as
   white_bg: bool('Remove the background of images without alpha with the segmentation model, then composite onto `bg`.', false),
   seg_model: str('Segmentation model (`isnetis.onnx`). Default: `DBT_SEG_MODEL`, then the documented default location.', null, { 'x-path': 'file' }),
   mask_threshold: num('Binarise the segmentation mask at this value (null: keep the soft mask).', null, { exclusiveMinimum: 0, exclusiveMaximum: 1 }),
-  mask_feather: num('Feather (blur) the mask edge by this many pixels.', 0, { minimum: 0 }),
+  mask_feather: num('Feather (blur) the mask edge by this many pixels.', 0, { minimum: 0, maximum: 100 }),
   keep_alpha: bool('Write RGBA images with the mask as alpha instead of compositing onto `bg`.', false),
-  margin: num('Margin around the subject for `fit: subject`, as a fraction of the subject\'s size.', 0.05, { minimum: 0 }),
+  margin: num('Margin around the subject for `fit: subject`, as a fraction of the subject\'s size.', 0.05, { minimum: 0, maximum: 1 }),
   caption: str('Caption written beside every image that has none.', null),
   caption_prefix: str('Text put before every written caption.', null),
   recursive: bool('Also read images in subfolders of `raw_dir`.', false),
@@ -247,7 +247,7 @@ export const runSpecSchema: JsonSchema = {
     lr_power: num('Power of the `polynomial` schedule (1: linear decay).', 1, { exclusiveMinimum: 0 }),
     lr_cycles: int('Number of restarts of `cosine_with_restarts`.', 1, { minimum: 1 }),
     warmup_steps: int('Steps of linear warmup from 0 to `lr`.', 0, { minimum: 0 }),
-    resolution: int('Training image side in pixels (a multiple of 64). Instance images are resized to it.', 512, { minimum: 64, multipleOf: 64 }),
+    resolution: int('Training image side in pixels (a multiple of 64). Instance images are resized to it.', 512, { minimum: 64, maximum: 4096, multipleOf: 64 }),
     center_crop: bool('Centre-crop images that are not square instead of resizing them whole.', false),
     hflip: bool('Randomly mirror images. Mixes left and right: keep off for asymmetric designs.', false),
     prior_loss_weight: num('Weight of the class images\' loss in prior preservation.', 1, { minimum: 0 }),

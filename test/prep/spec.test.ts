@@ -85,6 +85,26 @@ describe('dbt prep run.yaml', () => {
     expect(existsSync(join(dir, 'data', 'nanu-missing'))).toBe(false);
   });
 
+  it.each([
+    ['prep.size=8192', ['--size', '8192']],
+    ['prep.margin=5', ['--margin', '5']],
+    ['prep.mask_feather=500', ['--white-bg', '--mask-feather', '500']],
+    ['resolution=8192', ['--size', '8192']],
+  ])('the spec refuses %s as the flags refuse %j: at load time, naming the key', (set, flags) => {
+    const key = set.split('=')[0];
+    const err = (() => {
+      try {
+        resolveRunSpecText(SPEC(), join(dir, 'run.yaml'), [set], { cwd: dir });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.map((i) => i.path)).toContain(key);
+    const r = runCli(['prep', 'raw', '--out', 'limits-out', ...flags], { cwd: dir });
+    expect(r.code).toBe(2);
+  });
+
   it('a spec in which no concept has raw_dir says what to add', () => {
     const loaded = resolveRunSpecText(SPEC().replace('    raw_dir: raw/nanu\n', ''), join(dir, 'x.yaml'), [], { cwd: dir });
     expect(() => prepJobsFromSpec(loaded, 1)).toThrow(ConfigError);
