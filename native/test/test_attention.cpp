@@ -23,6 +23,8 @@ const Case kCases[] = {
     {"causal N=13, 3 heads", 2, 13, 13, 3, 4, 4, true},
     {"causal N=130", 1, 130, 130, 1, 3, 3, true},
     {"single key", 1, 5, 1, 1, 4, 4, false},
+    {"cross 70 queries x 1100 keys (backward: three key blocks)", 1, 70, 1100, 2, 8, 8, false},
+    {"causal N=600 (backward: two key blocks, masked tiles)", 1, 600, 600, 1, 4, 4, true},
 };
 }  // namespace
 

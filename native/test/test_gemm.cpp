@@ -111,18 +111,24 @@ DBT_TEST(gemm_batched_and_broadcast) {
 }
 
 DBT_TEST(gemm_large_multithreaded_is_split_independent) {
-  Tensor a = rand_tensor({301, 257}, 7), b = rand_tensor({257, 199}, 8);
-  Tensor c1 = Tensor::empty({301, 199}), c2 = Tensor::empty({301, 199});
-  int saved = num_threads();
-  set_num_threads(1);
-  ops::gemm(a, b, c1);
-  set_num_threads(3);
-  ops::gemm(a, b, c2);
-  set_num_threads(saved);
-  expect_equal_bits(c1, c2, "gemm 1 thread vs 3 threads");
-  Tensor want = Tensor::empty({301, 199}, DType::f64);
-  ops::gemm(to_dtype(a, DType::f64), to_dtype(b, DType::f64), want);
-  expect_close(c1, want, 1e-4, 1e-5, "gemm 301x199x257");
+  // N = 199: the 12x32 kernel; N = 40: the 8x48 one (attention's head dim), threads split M then N
+  const int64_t shapes[][3] = {{301, 199, 257}, {301, 40, 500}, {40, 301, 500}};
+  for (auto& sh : shapes) {
+    const int64_t M = sh[0], N = sh[1], K = sh[2];
+    Tensor a = rand_tensor({M, K}, 7), b = rand_tensor({K, N}, 8);
+    Tensor c1 = Tensor::empty({M, N}), c2 = Tensor::empty({M, N});
+    int saved = num_threads();
+    set_num_threads(1);
+    ops::gemm(a, b, c1);
+    set_num_threads(3);
+    ops::gemm(a, b, c2);
+    set_num_threads(saved);
+    const std::string what = "gemm " + std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K);
+    expect_equal_bits(c1, c2, what + " 1 thread vs 3 threads");
+    Tensor want = Tensor::empty({M, N}, DType::f64);
+    ops::gemm(to_dtype(a, DType::f64), to_dtype(b, DType::f64), want);
+    expect_close(c1, want, 1e-4, 1e-5, what);
+  }
 }
 
 DBT_TEST(gemm_rejects_bad_shapes) {

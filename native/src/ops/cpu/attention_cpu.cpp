@@ -27,6 +27,8 @@ using dbt::cpu::sgemm;
 namespace {
 
 constexpr int64_t kQChunk = 64;
+// Keys per block in the backward: the [kQChunk, kKBlock] score and gradient tiles (128 KB each) stay in L2.
+constexpr int64_t kKBlock = 512;
 
 struct Geo {
   int64_t B, Nq, Nk, H, D, Dv;
@@ -37,10 +39,11 @@ struct Geo {
 };
 
 
-// Masks scores of keys after the query (causal) to -inf; rows are queries i0 .. i0+rows-1.
-void apply_causal(float* S, int64_t rows, int64_t Nk, int64_t i0) {
+// Masks scores of keys after the query (causal) to -inf. S holds rows*Nk scores; row r is the query
+// `off + r` positions after the block's first key (off may be negative).
+void apply_causal(float* S, int64_t rows, int64_t Nk, int64_t off) {
   for (int64_t r = 0; r < rows; r++)
-    for (int64_t j = i0 + r + 1; j < Nk; j++) S[r * Nk + j] = -INFINITY;
+    for (int64_t j = std::max<int64_t>(0, off + r + 1); j < Nk; j++) S[r * Nk + j] = -INFINITY;
 }
 
 }  // namespace
@@ -95,45 +98,54 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
   float* DK = dk ? dk->data<float>() : nullptr;
   float* DV = dv ? dv->data<float>() : nullptr;
   const int64_t ldq = g.H * g.D, ldv = g.H * g.Dv;
-  const int64_t kt_size = packed_b_size(g.D, g.Nk), vt_size = packed_b_size(g.Dv, g.Nk), k_size = packed_b_size(g.Nk, g.D);
+  const int64_t nb = std::min(kKBlock, g.Nk);
+  const int64_t kt_size = packed_b_size(g.D, nb), vt_size = packed_b_size(g.Dv, nb), k_size = packed_b_size(nb, g.D);
   parallel_for(g.B * g.H, 1, [&](int64_t t0, int64_t t1) {
-    Tensor buf = Tensor::empty(Shape{2 * kQChunk * g.Nk + kt_size + vt_size + k_size});
+    Tensor buf = Tensor::empty(Shape{2 * kQChunk * nb + kt_size + vt_size + k_size + g.Nq});
     float* S = buf.data<float>();
-    float* dP = S + kQChunk * g.Nk;
-    float* packs = dP + kQChunk * g.Nk;
+    float* dP = S + kQChunk * nb;
+    float* packs = dP + kQChunk * nb;
+    float* Drow = packs + kt_size + vt_size + k_size;  // rowdot(dO_i, O_i) per query
     for (int64_t t = t0; t < t1; t++) {
       const int64_t b = t / g.H, h = t % g.H;
-      const float* Kh = K + b * g.Nk * ldq + h * g.D;
-      const float* Vh = V + b * g.Nk * ldv + h * g.Dv;
-      float* DKh = DK ? DK + b * g.Nk * ldq + h * g.D : nullptr;
-      float* DVh = DV ? DV + b * g.Nk * ldv + h * g.Dv : nullptr;
-      const PackedB kt = pack_b(true, g.D, g.Nk, Kh, ldq, packs);              // K^T for S = Q K^T
-      const PackedB vt = pack_b(true, g.Dv, g.Nk, Vh, ldv, packs + kt_size);   // V^T for dP = dO V^T
-      const PackedB kk = pack_b(false, g.Nk, g.D, Kh, ldq, packs + kt_size + vt_size);  // K for dQ = dS K
-      for (int64_t j = 0; j < g.Nk; j++) {
-        if (DKh) std::fill(DKh + j * ldq, DKh + j * ldq + g.D, 0.0f);
-        if (DVh) std::fill(DVh + j * ldv, DVh + j * ldv + g.Dv, 0.0f);
-      }
-      for (int64_t i0 = 0; i0 < g.Nq; i0 += kQChunk) {
-        const int64_t rows = std::min(kQChunk, g.Nq - i0);
-        const float* Qc = Q + (b * g.Nq + i0) * ldq + h * g.D;
-        const float* Oc = O + (b * g.Nq + i0) * ldv + h * g.Dv;
-        const float* DOc = DO + (b * g.Nq + i0) * ldv + h * g.Dv;
-        const float* Lc = L + (b * g.H + h) * g.Nq + i0;
-        gemm_packed_b(rows, Qc, ldq, false, g.scale, kt, 0.0f, S, g.Nk);
-        if (p.causal) apply_causal(S, rows, g.Nk, i0);
-        for (int64_t r = 0; r < rows; r++) vexp_shifted(S + r * g.Nk, g.Nk, Lc[r]);
-        if (DVh) sgemm(true, false, g.Nk, g.Dv, rows, 1.0f, S, g.Nk, DOc, ldv, 1.0f, DVh, ldv);
-        if (!DQ && !DKh) continue;
-        gemm_packed_b(rows, DOc, ldv, false, 1.0f, vt, 0.0f, dP, g.Nk);
-        for (int64_t r = 0; r < rows; r++) {
-          const float di = vrow_dot(DOc + r * ldv, Oc + r * ldv, g.Dv);
-          float* dp = dP + r * g.Nk;
-          const float* s = S + r * g.Nk;
-          for (int64_t j = 0; j < g.Nk; j++) dp[j] = s[j] * (dp[j] - di);
+      const float* Qh = Q + b * g.Nq * ldq + h * g.D;
+      const float* Oh = O + b * g.Nq * ldv + h * g.Dv;
+      const float* DOh = DO + b * g.Nq * ldv + h * g.Dv;
+      const float* Lh = L + (b * g.H + h) * g.Nq;
+      float* DQh = DQ ? DQ + b * g.Nq * ldq + h * g.D : nullptr;
+      for (int64_t i = 0; i < g.Nq; i++) Drow[i] = vrow_dot(DOh + i * ldv, Oh + i * ldv, g.Dv);
+      // Key blocks outside, query chunks inside: a block's K, V are packed once, its dK, dV rows
+      // accumulate over the query chunks in order, and the [chunk, block] score tiles stay in L2.
+      for (int64_t j0 = 0; j0 < g.Nk; j0 += nb) {
+        const int64_t nk = std::min(nb, g.Nk - j0);
+        const float* Kb = K + (b * g.Nk + j0) * ldq + h * g.D;
+        const float* Vb = V + (b * g.Nk + j0) * ldv + h * g.Dv;
+        float* DKb = DK ? DK + (b * g.Nk + j0) * ldq + h * g.D : nullptr;
+        float* DVb = DV ? DV + (b * g.Nk + j0) * ldv + h * g.Dv : nullptr;
+        const PackedB kt = pack_b(true, g.D, nk, Kb, ldq, packs);              // K^T for S = Q K^T
+        const PackedB vt = pack_b(true, g.Dv, nk, Vb, ldv, packs + kt_size);   // V^T for dP = dO V^T
+        const PackedB kk = pack_b(false, nk, g.D, Kb, ldq, packs + kt_size + vt_size);  // K for dQ = dS K
+        for (int64_t i0 = 0; i0 < g.Nq; i0 += kQChunk) {
+          const int64_t rows = std::min(kQChunk, g.Nq - i0);
+          const float* Qc = Qh + i0 * ldq;
+          const float* DOc = DOh + i0 * ldv;
+          const bool first = i0 == 0;
+          gemm_packed_b(rows, Qc, ldq, false, g.scale, kt, 0.0f, S, nk);
+          if (p.causal) apply_causal(S, rows, nk, i0 - j0);
+          for (int64_t r = 0; r < rows; r++) vexp_shifted(S + r * nk, nk, Lh[i0 + r]);
+          if (DVb) sgemm(true, false, nk, g.Dv, rows, 1.0f, S, nk, DOc, ldv, first ? 0.0f : 1.0f, DVb, ldv);
+          if (!DQh && !DKb) continue;
+          gemm_packed_b(rows, DOc, ldv, false, 1.0f, vt, 0.0f, dP, nk);
+          for (int64_t r = 0; r < rows; r++) {
+            const float di = Drow[i0 + r];
+            float* dp = dP + r * nk;
+            const float* s = S + r * nk;
+            for (int64_t j = 0; j < nk; j++) dp[j] = s[j] * (dp[j] - di);
+          }
+          if (DQh)
+            gemm_packed_b(rows, dP, nk, false, g.scale, kk, j0 == 0 ? 0.0f : 1.0f, DQh + i0 * ldq, ldq);
+          if (DKb) sgemm(true, false, nk, g.D, rows, g.scale, dP, nk, Qc, ldq, first ? 0.0f : 1.0f, DKb, ldq);
         }
-        if (DQ) gemm_packed_b(rows, dP, g.Nk, false, g.scale, kk, 0.0f, DQ + (b * g.Nq + i0) * ldq + h * g.D, ldq);
-        if (DKh) sgemm(true, false, g.Nk, g.D, rows, g.scale, dP, g.Nk, Qc, ldq, 1.0f, DKh, ldq);
       }
     }
   });

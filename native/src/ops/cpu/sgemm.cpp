@@ -128,6 +128,49 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* A
   }
 }
 
+// ---- AVX-512: 8 x 48, for narrow N (head dim 40: 48 columns instead of 64) ----
+__attribute__((target("avx512f"))) void kernel_avx512_8x48(int64_t kc, const float* A, const float* B, float* C,
+                                                           int64_t ldc, int mr, int nr, float beta) {
+  __m512 c0[8], c1[8], c2[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 16), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 32), _MM_HINT_T0);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) c0[i] = c1[i] = c2[i] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; k++) {
+    __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16), b2 = _mm512_load_ps(B + 32);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+      __m512 a = _mm512_set1_ps(A[i]);
+      c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+      c2[i] = _mm512_fmadd_ps(a, b2, c2[i]);
+    }
+    A += 8;
+    B += 48;
+  }
+  auto mask = [](int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u); };
+  const __mmask16 m0 = mask(nr), m1 = mask(nr - 16), m2 = mask(nr - 32);
+  const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) {
+    if (i >= mr) break;
+    float* c = C + i * ldc;
+    __m512 r0 = c0[i], r1 = c1[i], r2 = c2[i];
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
+      r2 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m2, c + 32), r2);
+    }
+    _mm512_mask_storeu_ps(c, m0, r0);
+    _mm512_mask_storeu_ps(c + 16, m1, r1);
+    _mm512_mask_storeu_ps(c + 32, m2, r2);
+  }
+}
 #endif
 
 // DBT_GEMM_BLOCKING=kc,mc,nc overrides the cache blocking (for tuning on a new machine).
@@ -143,13 +186,18 @@ KernelSpec tuned(KernelSpec k) {
   return k;
 }
 
-const KernelSpec& kernel_spec() {
+// The kernel for a product with N columns. Every kernel sums each C element over k in the same order
+// (one FMA chain per k block, then added to C), so the choice changes speed only, never results.
+const KernelSpec& kernel_spec(int64_t N = 0) {
   static const KernelSpec portable = tuned({kPortMR, kPortNR, 256, 128, 4096, kernel_portable});
 #ifdef DBT_X86
   static const KernelSpec avx2 = tuned({6, 16, 256, 144, 4096, kernel_avx2});
   static const KernelSpec avx512 = tuned({12, 32, 384, 144, 4096, kernel_avx512});
+  static const KernelSpec avx512_narrow = tuned({8, 48, 384, 144, 4080, kernel_avx512_8x48});
   switch (simd_level()) {
-    case SimdLevel::avx512: return avx512;
+    case SimdLevel::avx512:
+      // 8x48 where it pads N less (N = 40, attention's head dim at 64x64 latents: 48 columns, not 64)
+      return N > 0 && (N + 47) / 48 * 48 < (N + 31) / 32 * 32 ? avx512_narrow : avx512;
     case SimdLevel::avx2: return avx2;
     default: break;
   }
@@ -273,7 +321,7 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSourc
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  const KernelSpec& ks = kernel_spec();
+  const KernelSpec& ks = kernel_spec(N);
   // Split the larger of M and N into a few parts per thread (the pool hands them out dynamically),
   // aligned to the tile size. Small problems run on the calling thread.
   int threads = num_threads();
@@ -327,12 +375,12 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSourc
 }
 
 int64_t packed_b_size(int64_t K, int64_t N) {
-  const KernelSpec& ks = kernel_spec();
+  const KernelSpec& ks = kernel_spec(N);
   return K * ((N + ks.nr - 1) / ks.nr * ks.nr);
 }
 
 PackedB pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst) {
-  const KernelSpec& ks = kernel_spec();
+  const KernelSpec& ks = kernel_spec(N);
   PlainB pb{B, ldb, trans_b};
   PackedB out{dst, K, N, (N + ks.nr - 1) / ks.nr * ks.nr};
   for (int64_t pc = 0; pc < K; pc += ks.kc) {
@@ -349,7 +397,7 @@ void gemm_packed_b(int64_t M, const float* A, int64_t lda, bool trans_a, float a
     scale_c(M, b.N, beta, C, ldc);
     return;
   }
-  const KernelSpec& ks = kernel_spec();
+  const KernelSpec& ks = kernel_spec(b.N);
   Prepacked pre;
   pre.b = b.data;
   pre.n_pad = b.n_pad;
