@@ -1,10 +1,10 @@
-// Attention, fast CPU version. Tasks are (batch, head); inside, queries are processed in chunks of
-// kQChunk whose scores [kQChunk, Nk] live in a per-task buffer (core allocator), so memory is
-// O(chunk * Nk), never Nk * Nq. K and V are packed once per head for all chunks.
-// Forward: S = scale Q_c K^T, row softmax (lse kept), O_c = P V.
-// Backward: per (b, h) the chunks run in order (dK, dV of that head accumulate deterministically):
-//   P = exp(S - lse), dV += P^T dO_c, dP = dO_c V^T, dS = P (dP - rowdot(dO_c, O_c)),
-//   dQ_c = scale dS K, dK += scale dS^T Q_c.
+// Attention, fast CPU version. Tasks are (batch, head), so memory is O(chunk * keys), never Nk * Nq.
+// Forward: K^T and V packed once per head; per chunk of kQChunk queries S = scale Q_c K^T [kQChunk, Nk],
+// row softmax (lse kept), O_c = P V.
+// Backward: key blocks of kKBlock outside (the block's K^T, V^T, K packed once; its dK, dV rows accumulate
+// over the query chunks in order), query chunks inside; [kQChunk, kKBlock] tiles:
+//   P = exp(S - lse), dV_b += P^T dO_c, dP = dO_c V_b^T, dS' = scale P (dP - rowdot(dO_c, O_c)),
+//   dQ_c += dS' K_b (over key blocks in order), dK_b += dS'^T Q_c.
 #include <algorithm>
 #include <cmath>
 
@@ -26,8 +26,8 @@ using dbt::cpu::sgemm;
 
 namespace {
 
-constexpr int64_t kQChunk = 64;
-// Keys per block in the backward: the [kQChunk, kKBlock] score and gradient tiles (128 KB each) stay in L2.
+constexpr int64_t kQChunk = 48;  // 4 tiles of the 12-row kernel, 6 of the 8-row one
+// Keys per block: the [kQChunk, kKBlock] score (and gradient) tiles, 128 KB each, stay in L2.
 constexpr int64_t kKBlock = 512;
 
 struct Geo {
@@ -136,15 +136,16 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
           if (DVb) sgemm(true, false, nk, g.Dv, rows, 1.0f, S, nk, DOc, ldv, first ? 0.0f : 1.0f, DVb, ldv);
           if (!DQh && !DKb) continue;
           gemm_packed_b(rows, DOc, ldv, false, 1.0f, vt, 0.0f, dP, nk);
+          // dP becomes scale * dS (the scale of both products below, so they run with alpha 1 and dK's
+          // transposed operand is read in place)
           for (int64_t r = 0; r < rows; r++) {
             const float di = Drow[i0 + r];
             float* dp = dP + r * nk;
             const float* s = S + r * nk;
-            for (int64_t j = 0; j < nk; j++) dp[j] = s[j] * (dp[j] - di);
+            for (int64_t j = 0; j < nk; j++) dp[j] = g.scale * (s[j] * (dp[j] - di));
           }
-          if (DQh)
-            gemm_packed_b(rows, dP, nk, false, g.scale, kk, j0 == 0 ? 0.0f : 1.0f, DQh + i0 * ldq, ldq);
-          if (DKb) sgemm(true, false, nk, g.D, rows, g.scale, dP, nk, Qc, ldq, first ? 0.0f : 1.0f, DKb, ldq);
+          if (DQh) gemm_packed_b(rows, dP, nk, false, 1.0f, kk, j0 == 0 ? 0.0f : 1.0f, DQh + i0 * ldq, ldq);
+          if (DKb) sgemm(true, false, nk, g.D, rows, 1.0f, dP, nk, Qc, ldq, first ? 0.0f : 1.0f, DKb, ldq);
         }
       }
     }

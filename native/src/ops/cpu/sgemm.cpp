@@ -23,8 +23,9 @@ namespace {
 // kc x mr packed A panel times kc x nr packed B panel into the mr x nr tile at C (full tile MR x NR is
 // computed; only mr rows and nr columns are stored). beta == 0: C = acc, beta == 1: C += acc,
 // otherwise C = beta*C + acc.
+// A advances by `as` floats per k: mr for a packed panel, lda when read in place from a transposed A.
 using MicroKernel = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr,
-                             float beta);
+                             float beta, int64_t as);
 
 struct KernelSpec {
   int mr, nr;
@@ -35,14 +36,14 @@ struct KernelSpec {
 // ---- portable ----
 constexpr int kPortMR = 4, kPortNR = 16;
 void kernel_portable(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr,
-                     float beta) {
+                     float beta, int64_t as) {
   float acc[kPortMR][kPortNR] = {};
   for (int64_t k = 0; k < kc; k++) {
     for (int i = 0; i < kPortMR; i++) {
       float a = A[i];
       for (int j = 0; j < kPortNR; j++) acc[i][j] += a * B[j];
     }
-    A += kPortMR;
+    A += as;
     B += kPortNR;
   }
   for (int i = 0; i < mr; i++) {
@@ -54,7 +55,7 @@ void kernel_portable(int64_t kc, const float* A, const float* B, float* C, int64
 #ifdef DBT_X86
 // ---- AVX2 + FMA: 6 x 16 ----
 __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* A, const float* B, float* C,
-                                                     int64_t ldc, int mr, int nr, float beta) {
+                                                     int64_t ldc, int mr, int nr, float beta, int64_t as) {
   __m256 c0[6], c1[6];
 #pragma GCC unroll 6
   for (int i = 0; i < 6; i++) c0[i] = c1[i] = _mm256_setzero_ps();
@@ -66,7 +67,7 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* A,
       c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
       c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
     }
-    A += 6;
+    A += as;
     B += 16;
   }
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -89,7 +90,7 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* A,
 
 // ---- AVX-512: 12 x 32 ----
 __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* A, const float* B, float* C,
-                                                      int64_t ldc, int mr, int nr, float beta) {
+                                                      int64_t ldc, int mr, int nr, float beta, int64_t as) {
   __m512 c0[12], c1[12];
   // Bring the C tile towards L1 while the k loop runs.
 #pragma GCC unroll 12
@@ -108,7 +109,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* A
       c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
       c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
     }
-    A += 12;
+    A += as;
     B += 32;
   }
   const __mmask16 m0 = nr >= 16 ? __mmask16(0xffff) : __mmask16((1u << nr) - 1u);
@@ -130,7 +131,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* A
 
 // ---- AVX-512: 8 x 48, for narrow N (head dim 40: 48 columns instead of 64) ----
 __attribute__((target("avx512f"))) void kernel_avx512_8x48(int64_t kc, const float* A, const float* B, float* C,
-                                                           int64_t ldc, int mr, int nr, float beta) {
+                                                           int64_t ldc, int mr, int nr, float beta, int64_t as) {
   __m512 c0[8], c1[8], c2[8];
 #pragma GCC unroll 8
   for (int i = 0; i < 8; i++) {
@@ -150,7 +151,7 @@ __attribute__((target("avx512f"))) void kernel_avx512_8x48(int64_t kc, const flo
       c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
       c2[i] = _mm512_fmadd_ps(a, b2, c2[i]);
     }
-    A += 8;
+    A += as;
     B += 48;
   }
   auto mask = [](int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u); };
@@ -255,6 +256,7 @@ void gemm_serial(const KernelSpec& ks, int64_t m0, int64_t m1, int64_t n0, int64
   for (int64_t jc = n0; jc < n1; jc += ks.nc) {
     const int64_t nc = std::min(ks.nc, n1 - jc);
     const int64_t nc_pad = (nc + NR - 1) / NR * NR;
+    const bool in_place = a.direct && nc_pad <= 2 * NR;
     for (int64_t pc = 0; pc < K; pc += ks.kc) {
       const int64_t kc = std::min(ks.kc, K - pc);
       const float beta_eff = pc == 0 ? beta : 1.0f;
@@ -271,8 +273,13 @@ void gemm_serial(const KernelSpec& ks, int64_t m0, int64_t m1, int64_t n0, int64
           const float* Bpanel = Bp + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int mr = int(std::min<int64_t>(MR, mc - ir));
+            float* Ct = C + (ic + ir) * ldc + jc + jr;
+            if (Abuf && in_place && mr == MR) {
+              ks.fn(kc, a.direct + pc * a.direct_ld + ic + ir, Bpanel, Ct, ldc, mr, nr, beta_eff, a.direct_ld);
+              continue;
+            }
             if (Abuf && jr == 0) a.pack(a.ctx, ic + ir, mr, pc, kc, MR, Abuf + ir * kc);
-            ks.fn(kc, Ap + ir * kc, Bpanel, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr, beta_eff);
+            ks.fn(kc, Ap + ir * kc, Bpanel, Ct, ldc, mr, nr, beta_eff, MR);
           }
         }
       }
@@ -311,7 +318,12 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
                  const BSource& b, float beta, float* C, int64_t ldc) {
   if (alpha == 0.0f) K = 0;
   const PlainA pa{A, lda, trans_a, alpha};
-  gemm_packed(M, N, K, ASource{pack_plain_a, &pa}, b, beta, C, ldc);
+  ASource src{pack_plain_a, &pa};
+  if (trans_a && alpha == 1.0f) {
+    src.direct = A;
+    src.direct_ld = lda;
+  }
+  gemm_packed(M, N, K, src, b, beta, C, ldc);
 }
 
 void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSource& b, float beta, float* C,

@@ -17,9 +17,13 @@ struct BSource {
 
 // Writes rows [i0, i0+rows) x columns [k0, k0+kc) of the logical M x K matrix A as one panel of kc*mr
 // floats (row k of the panel holds the mr rows' values at column k), zero-padding rows past `rows`.
+// direct (optional): A(i, k) = direct[k * direct_ld + i] already (a transposed A, alpha 1). When N spans
+// at most two column panels each A panel is used once or twice, and full panels are read in place.
 struct ASource {
   void (*pack)(const void* ctx, int64_t i0, int rows, int64_t k0, int64_t kc, int mr, float* dst);
   const void* ctx;
+  const float* direct = nullptr;
+  int64_t direct_ld = 0;
 };
 
 // C[M,N] = A @ B + beta * C, both operands supplied by packers (implicit GEMM on both sides).
