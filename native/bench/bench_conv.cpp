@@ -5,15 +5,17 @@
 namespace dbt::bench {
 namespace {
 
-Case conv_case(const char* what, int64_t C, int64_t O, int64_t H, int64_t K, ops::Conv2dParams p, bool backward) {
-  Shape ys = ops::conv2d_output_shape({1, C, H, H}, {O, C, K, K}, p);
-  double flops = 2.0 * double(O) * double(C * K * K) * double(ys[2] * ys[3]) * (backward ? 2.0 : 1.0);
+Case conv_case(const char* what, int64_t C, int64_t O, int64_t H, int64_t K, ops::Conv2dParams p, bool backward,
+               int64_t N = 1) {
+  Shape ys = ops::conv2d_output_shape({N, C, H, H}, {O, C, K, K}, p);
+  double flops = 2.0 * double(N * O) * double(C * K * K) * double(ys[2] * ys[3]) * (backward ? 2.0 : 1.0);
   std::string name = std::string(what) + " " + std::to_string(C) + "->" + std::to_string(O) + " " +
-                     std::to_string(H) + "x" + std::to_string(H) + (backward ? " backward" : "");
+                     std::to_string(H) + "x" + std::to_string(H) + (backward ? " backward" : "") +
+                     (N > 1 ? " batch " + std::to_string(N) : "");
   return Case{name, flops, [=] {
-                Tensor x = filled({1, C, H, H}, 1), w = filled({O, C, K, K}, 2), b = filled({O}, 3);
+                Tensor x = filled({N, C, H, H}, 1), w = filled({O, C, K, K}, 2), b = filled({O}, 3);
                 Tensor y = Tensor::empty(ys), dy = filled(ys, 4);
-                Tensor dx = Tensor::empty({1, C, H, H}), dw = Tensor::zeros({O, C, K, K}), db = Tensor::zeros({O});
+                Tensor dx = Tensor::empty({N, C, H, H}), dw = Tensor::zeros({O, C, K, K}), db = Tensor::zeros({O});
                 if (backward)
                   return std::function<void()>([=]() mutable { ops::conv2d_backward(x, w, dy, p, &dx, &dw, &db); });
                 return std::function<void()>([=]() mutable { ops::conv2d_forward(x, w, &b, p, y); });
@@ -33,6 +35,8 @@ Registrar r8(conv_case("conv3x3 s2", 320, 320, 64, 3, Conv2dParams::make(2, 1), 
 Registrar r9(conv_case("conv3x3", 1280, 1280, 16, 3, Conv2dParams::make(1, 1), true));
 Registrar r10(conv_case("conv3x3", 1280, 1280, 8, 3, Conv2dParams::make(1, 1), true));
 Registrar r11(conv_case("conv3x3", 1280, 1280, 8, 3, Conv2dParams::make(1, 1), false));
+// Batch 2 (DreamBooth with prior preservation): the weight gradient is one product over both images.
+Registrar r12(conv_case("conv3x3", 1280, 1280, 8, 3, Conv2dParams::make(1, 1), true, 2));
 
 }  // namespace
 }  // namespace dbt::bench

@@ -41,77 +41,92 @@ void pack_flipped_weights(const void* ctx, int64_t i0, int rows, int64_t k0, int
   dbt::cpu::pack_panel_t_seg(f.w + i0 * f.khw, f.khw, f.khw, f.C * f.khw, rows, k0, kc, mr, dst);
 }
 
-void pack_col(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) {
-  const ColSource& s = *static_cast<const ColSource*>(ctx);
+// dst[k * ld + t] = im2col(x)[k0 + k][p0 + t] for k < kc, t < np.
+void im2col_rows(const ColSource& s, int64_t k0, int64_t kc, int64_t p0, int64_t np, float* dst, int64_t ld) {
   const Geometry& g = s.g;
   const int64_t khw = g.KH * g.KW;
-  for (int64_t jp = 0; jp < nc; jp += nr) {
-    const int64_t cols = std::min<int64_t>(nr, nc - jp);
-    float* d = dst + jp * kc;
-    const int64_t p_start = n0 + jp;
-    for (int64_t k = 0; k < kc; k++) {
-      const int64_t kk = k0 + k, c = kk / khw, r = s.flip ? khw - 1 - kk % khw : kk % khw, ky = r / g.KW,
-                    kx = r % g.KW;
-      const float* xc = s.x + c * g.H * g.W;
-      float* dk = d + k * nr;
-      int64_t j = 0, oy = p_start / g.Wo, ox = p_start % g.Wo;
-      while (j < cols) {
-        const int64_t seg = std::min(cols - j, g.Wo - ox);
-        const int64_t iy = oy * g.stride - g.pt + ky;
-        if (iy < 0 || iy >= g.H) {
-          std::memset(dk + j, 0, sizeof(float) * size_t(seg));
+  for (int64_t k = 0; k < kc; k++) {
+    const int64_t kk = k0 + k, c = kk / khw, r = s.flip ? khw - 1 - kk % khw : kk % khw, ky = r / g.KW,
+                  kx = r % g.KW;
+    const float* xc = s.x + c * g.H * g.W;
+    float* dk = dst + k * ld;
+    int64_t j = 0, oy = p0 / g.Wo, ox = p0 % g.Wo;
+    while (j < np) {
+      const int64_t seg = std::min(np - j, g.Wo - ox);
+      const int64_t iy = oy * g.stride - g.pt + ky;
+      if (iy < 0 || iy >= g.H) {
+        std::memset(dk + j, 0, sizeof(float) * size_t(seg));
+      } else {
+        const float* row = xc + iy * g.W;
+        if (g.stride == 1) {
+          const int64_t ix0 = ox - g.pl + kx;
+          const int64_t t0 = std::clamp<int64_t>(-ix0, 0, seg);
+          const int64_t t1 = std::max(t0, std::clamp<int64_t>(g.W - ix0, 0, seg));
+          if (t0) std::memset(dk + j, 0, sizeof(float) * size_t(t0));
+          if (t1 > t0) std::memcpy(dk + j + t0, row + ix0 + t0, sizeof(float) * size_t(t1 - t0));
+          if (seg > t1) std::memset(dk + j + t1, 0, sizeof(float) * size_t(seg - t1));
         } else {
-          const float* row = xc + iy * g.W;
-          if (g.stride == 1) {
-            const int64_t ix0 = ox - g.pl + kx;
-            const int64_t t0 = std::clamp<int64_t>(-ix0, 0, seg);
-            const int64_t t1 = std::max(t0, std::clamp<int64_t>(g.W - ix0, 0, seg));
-            if (t0) std::memset(dk + j, 0, sizeof(float) * size_t(t0));
-            if (t1 > t0) std::memcpy(dk + j + t0, row + ix0 + t0, sizeof(float) * size_t(t1 - t0));
-            if (seg > t1) std::memset(dk + j + t1, 0, sizeof(float) * size_t(seg - t1));
-          } else {
-            for (int64_t t = 0; t < seg; t++) {
-              const int64_t ix = (ox + t) * g.stride - g.pl + kx;
-              dk[j + t] = ix >= 0 && ix < g.W ? row[ix] : 0.0f;
-            }
+          for (int64_t t = 0; t < seg; t++) {
+            const int64_t ix = (ox + t) * g.stride - g.pl + kx;
+            dk[j + t] = ix >= 0 && ix < g.W ? row[ix] : 0.0f;
           }
         }
-        j += seg;
-        ox += seg;
-        if (ox == g.Wo) {
-          ox = 0;
-          oy++;
-        }
       }
-      for (int64_t t = cols; t < nr; t++) dk[t] = 0.0f;
+      j += seg;
+      ox += seg;
+      if (ox == g.Wo) {
+        ox = 0;
+        oy++;
+      }
     }
   }
 }
 
-// B = im2col(x)^T as a logical [Ho*Wo, C*KH*KW] matrix (for the weight gradient).
-void pack_col_t(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) {
+void pack_col(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) {
   const ColSource& s = *static_cast<const ColSource*>(ctx);
-  const Geometry& g = s.g;
-  const int64_t khw = g.KH * g.KW;
   for (int64_t jp = 0; jp < nc; jp += nr) {
     const int64_t cols = std::min<int64_t>(nr, nc - jp);
     float* d = dst + jp * kc;
-    for (int64_t j = 0; j < cols; j++) {
-      const int64_t kk = n0 + jp + j, c = kk / khw, r = kk % khw, ky = r / g.KW, kx = r % g.KW;
-      const float* xc = s.x + c * g.H * g.W;
-      int64_t oy = k0 / g.Wo, ox = k0 % g.Wo;
-      for (int64_t k = 0; k < kc; k++) {
-        const int64_t iy = oy * g.stride - g.pt + ky, ix = ox * g.stride - g.pl + kx;
-        d[k * nr + j] = iy >= 0 && iy < g.H && ix >= 0 && ix < g.W ? xc[iy * g.W + ix] : 0.0f;
-        if (++ox == g.Wo) {
-          ox = 0;
-          oy++;
-        }
-      }
-    }
-    for (int64_t j = cols; j < nr; j++)
-      for (int64_t k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
+    im2col_rows(s, k0, kc, n0 + jp, cols, d, nr);
+    if (cols < nr)
+      for (int64_t k = 0; k < kc; k++) std::fill(d + k * nr + cols, d + (k + 1) * nr, 0.0f);
   }
+}
+
+// B = [im2col(x[0]) ... im2col(x[N-1])]^T as a logical [N*Ho*Wo, C*KH*KW] matrix (the weight gradient
+// over every image in one product): each panel's columns are gathered as rows (row copies, split at
+// image boundaries), then transposed into the panel.
+struct ColTSource {
+  const float* x;  // [N, C, H, W]
+  Geometry g;
+  int64_t N;
+};
+
+void pack_col_t(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) {
+  const ColTSource& s = *static_cast<const ColTSource*>(ctx);
+  const int64_t P = s.g.Ho * s.g.Wo, image = s.g.C * s.g.H * s.g.W;
+  thread_local std::vector<float> rows;
+  if (rows.size() < size_t(nr * kc)) rows.resize(size_t(nr * kc));
+  for (int64_t jp = 0; jp < nc; jp += nr) {
+    const int cols = int(std::min<int64_t>(nr, nc - jp));
+    for (int64_t k = k0; k < k0 + kc;) {  // rows[j][k - k0]: column j over pixels k of image k / P
+      const int64_t n = k / P, p = k % P, np = std::min(P - p, k0 + kc - k);
+      im2col_rows(ColSource{s.x + n * image, s.g}, n0 + jp, cols, p, np, rows.data() + (k - k0), kc);
+      k += np;
+    }
+    dbt::cpu::pack_panel_t(rows.data(), kc, cols, kc, nr, 1.0f, dst + jp * kc);
+  }
+}
+
+// A = [dy[0] ... dy[N-1]] as a logical [O, N*P] matrix, dy [N, O, P].
+struct ImagesA {
+  const float* dy;
+  int64_t O, P;
+};
+
+void pack_images_a(const void* ctx, int64_t i0, int rows, int64_t k0, int64_t kc, int mr, float* dst) {
+  const ImagesA& a = *static_cast<const ImagesA*>(ctx);
+  dbt::cpu::pack_panel_t_seg(a.dy + i0 * a.P, a.P, a.P, a.O * a.P, rows, k0, kc, mr, dst);
 }
 
 bool is_pointwise(const Geometry& g) {
@@ -192,17 +207,17 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
   }
 
   if (dw) {
-    // dw[O, CKK] += dy[n][O, P] @ im2col(x[n])^T, images in order.
+    // dw[O, CKK] += [dy[0] .. dy[N-1]] @ [im2col(x[0]) .. im2col(x[N-1])]^T: one product over all images
+    // (dw is read and written once, not once per image).
     float* DW = dw->data<float>();
-    for (int64_t n = 0; n < N; n++) {
-      const float* xn = X + n * g.C * HW;
-      const float* dyn = DY + n * O * P;
-      if (is_pointwise(g)) {
-        dbt::cpu::sgemm(false, true, O, g.C, P, 1.0f, dyn, P, xn, P, 1.0f, DW, g.C);
-      } else {
-        ColSource src{xn, g};
-        dbt::cpu::gemm_packed(O, CKK, P, dyn, P, false, 1.0f, dbt::cpu::BSource{pack_col_t, &src}, 1.0f, DW, CKK);
-      }
+    if (is_pointwise(g)) {
+      for (int64_t n = 0; n < N; n++)
+        dbt::cpu::sgemm(false, true, O, g.C, P, 1.0f, DY + n * O * P, P, X + n * g.C * HW, P, 1.0f, DW, g.C);
+    } else {
+      const ColTSource src{X, g, N};
+      const ImagesA a{DY, O, P};
+      dbt::cpu::gemm_packed(O, CKK, N * P, dbt::cpu::ASource{pack_images_a, &a}, dbt::cpu::BSource{pack_col_t, &src},
+                            1.0f, DW, CKK);
     }
   }
 
