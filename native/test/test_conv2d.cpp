@@ -25,6 +25,8 @@ const Case kCases[] = {
     {"3x3 s1 p1 deep (several k blocks both ways)", 1, 47, 45, 9, 11, 3, Conv2dParams::make(1, 1)},
     {"3x3 s1 p1 wide (threads split pixels)", 2, 8, 70, 33, 31, 3, Conv2dParams::make(1, 1)},
     {"3x3 s2 p1 deep", 1, 40, 9, 11, 11, 3, Conv2dParams::make(2, 1)},
+    {"3x3 s2 narrow (W = 1, 2)", 2, 3, 4, 5, 1, 3, Conv2dParams::make(2, 1)},
+    {"3x3 s2 vae pad, W = 2", 1, 3, 2, 4, 2, 3, Conv2dParams{2, 0, 1, 0, 1}},
     {"3x3 s1 p1 Winograd path (>= 1024 pixels, odd sizes)", 2, 17, 18, 33, 35, 3, Conv2dParams::make(1, 1)},
 };
 

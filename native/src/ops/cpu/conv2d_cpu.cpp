@@ -247,10 +247,16 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const C
           for (int64_t ky = 0; ky < g.KH; ky++)
             for (int64_t kx = 0; kx < g.KW; kx++) {
               const float* src = dcol.data() + ((c * g.KH + ky) * g.KW + kx) * pc;
-              for (int64_t i = 0; i < pc; i++) {
-                const int64_t pp = p0 + i, oy = pp / g.Wo, ox = pp % g.Wo;
-                const int64_t iy = oy * g.stride - g.pt + ky, ix = ox * g.stride - g.pl + kx;
-                if (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) dxn[c * HW + iy * g.W + ix] += src[i];
+              // chunks hold whole output rows; per row the valid ox range, then a strided add
+              const int64_t ox0 = std::max<int64_t>(0, (g.pl - kx + g.stride - 1) / g.stride);
+              const int64_t last = g.W - 1 + g.pl - kx;  // ix <= W-1  <=>  ox * stride <= last
+              const int64_t ox1 = last < 0 ? 0 : std::min<int64_t>(g.Wo, last / g.stride + 1);
+              for (int64_t oy = p0 / g.Wo; oy < (p0 + pc) / g.Wo; oy++) {
+                const int64_t iy = oy * g.stride - g.pt + ky;
+                if (iy < 0 || iy >= g.H) continue;
+                const float* sr = src + (oy * g.Wo - p0);
+                float* dr = dxn + c * HW + iy * g.W - g.pl + kx;
+                for (int64_t ox = ox0; ox < ox1; ox++) dr[ox * g.stride] += sr[ox];
               }
             }
       });
