@@ -1,6 +1,6 @@
 // Attention, fast CPU version. Tasks are (batch, head), so memory is O(chunk * keys), never Nk * Nq.
 // Forward: K^T and V packed once per head; per chunk of kQChunk queries S = scale Q_c K^T [kQChunk, Nk],
-// row softmax (lse kept), O_c = P V.
+// E = exp(S - rowmax) with its row sums (lse kept), O_c = (E V) / rowsum.
 // Backward: key blocks of kKBlock outside (the block's K^T, V^T, K packed once; its dK, dV rows accumulate
 // over the query chunks in order), query chunks inside; [kQChunk, kKBlock] tiles:
 //   P = exp(S - lse), dV_b += P^T dO_c, dP = dO_c V_b^T, dS' = scale P (dP - rowdot(dO_c, O_c)),
@@ -15,9 +15,9 @@
 
 namespace dbt::ops::cpu {
 using dbt::cpu::vexp_shifted;
+using dbt::cpu::vexp_shifted_sum;
 using dbt::cpu::vrow_dot;
 using dbt::cpu::vrow_max;
-using dbt::cpu::vrow_sum;
 using dbt::cpu::gemm_packed_b;
 using dbt::cpu::pack_b;
 using dbt::cpu::packed_b_size;
@@ -70,16 +70,19 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
         const int64_t rows = std::min(kQChunk, g.Nq - i0);
         gemm_packed_b(rows, Q + (b * g.Nq + i0) * ldq + h * g.D, ldq, false, g.scale, kt, 0.0f, S, g.Nk);
         if (p.causal) apply_causal(S, rows, g.Nk, i0);
+        float inv[kQChunk];
         for (int64_t r = 0; r < rows; r++) {
           float* s = S + r * g.Nk;
           const float m = vrow_max(s, g.Nk);  // finite: key 0 is never masked
-          vexp_shifted(s, g.Nk, m);
-          const float sum = vrow_sum(s, g.Nk);
-          const float inv = 1.0f / sum;
-          for (int64_t j = 0; j < g.Nk; j++) s[j] *= inv;
+          const float sum = vexp_shifted_sum(s, g.Nk, m);
+          inv[r] = 1.0f / sum;
           if (L) L[(b * g.H + h) * g.Nq + i0 + r] = m + std::log(sum);
         }
-        gemm_packed_b(rows, S, g.Nk, false, 1.0f, vp, 0.0f, O + (b * g.Nq + i0) * ldv + h * g.Dv, ldv);
+        // O_c = (exp(S - m) V) / sum: normalising the Dv outputs, not the Nk probabilities
+        float* Oc = O + (b * g.Nq + i0) * ldv + h * g.Dv;
+        gemm_packed_b(rows, S, g.Nk, false, 1.0f, vp, 0.0f, Oc, ldv);
+        for (int64_t r = 0; r < rows; r++)
+          for (int64_t d = 0; d < g.Dv; d++) Oc[r * ldv + d] *= inv[r];
       }
     }
   });

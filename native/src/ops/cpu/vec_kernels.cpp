@@ -20,6 +20,22 @@ inline float gelu_grad(float x) {
 DBT_CLONES void vexp_shifted(float* x, int64_t n, float shift) {
   for (int64_t i = 0; i < n; i++) x[i] = exp_approx(x[i] - shift);
 }
+DBT_CLONES float vexp_shifted_sum(float* x, int64_t n, float shift) {
+  float lane[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; j++) {
+      x[i + j] = exp_approx(x[i + j] - shift);
+      lane[j] += x[i + j];
+    }
+  float s = 0.0f;
+  for (; i < n; i++) {
+    x[i] = exp_approx(x[i] - shift);
+    s += x[i];
+  }
+  for (int j = 0; j < 16; j++) s += lane[j];
+  return s;
+}
 DBT_CLONES float vrow_max(const float* x, int64_t n) { return row_max(x, n); }
 DBT_CLONES float vrow_sum(const float* x, int64_t n) { return row_sum(x, n); }
 DBT_CLONES float vrow_dot(const float* a, const float* b, int64_t n) {

@@ -7,6 +7,7 @@
 namespace dbt::cpu {
 
 void vexp_shifted(float* x, int64_t n, float shift);  // x = exp(x - shift)
+float vexp_shifted_sum(float* x, int64_t n, float shift);  // x = exp(x - shift), returns vrow_sum(x)
 float vrow_max(const float* x, int64_t n);
 float vrow_sum(const float* x, int64_t n);
 float vrow_dot(const float* a, const float* b, int64_t n);
