@@ -1,16 +1,18 @@
 // `npm run bench -- io [--dir DIR] [--reps N] [--only a,b] [--keep]`: checkpoint IO throughput on a 2.13 GB
 // SD1.5-size float16 safetensors file, next to `cp` of the same file on the same disk.
-//   load raw    openWeights + every tensor's bytes as stored (what export and conversion read)
-//   load f32    openWeights + every tensor as Float32Array (what the trainer reads; f16 → f32 on the fly)
-//   write       openWeights → writeSafetensors (the create/export path), with and without fsync
-//   export      `dbt export` as users run it: read, write, sha256 + A1111 hashes, fsync, rename
+//   load raw    openWeights + every tensor's bytes as stored, a fresh buffer per tensor (stream())
+//   load reused the same into two reused buffers (stream({ reuse: true }): bytes the caller copies elsewhere)
+//   load f32    openWeights + every tensor as Float32Array (readF32: inspect --scan, conversions; f16 → f32 in JS)
+//   write       openWeights → writeSafetensors (the create/export path: same-dtype tensors are copied in the
+//               kernel, as cp copies), with and without fsync
+//   export      `dbt export` as users run it: read, write, sha256 + A1111 hashes, fsync, rename; and --no-hash
 // Each step runs as its own process, as cp does. The file's pages are warm in the page cache for every
 // reader, as they are for cp; every step starts after an untimed `sync`, so no step pays for an earlier
 // step's writeback. Writers without fsync compare with cp, with fsync with `cp && sync`. Rounds are
 // interleaved; best and median of each step are reported (the machine is shared: the worst times are other
 // people's builds), with the load average before and after.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -69,6 +71,14 @@ const STEPS = {
       await w.close();
     }
   },
+  async 'load reused'() {
+    const w = await openWeights(src);
+    try {
+      for await (const _ of w.stream(undefined, { reuse: true }));
+    } finally {
+      await w.close();
+    }
+  },
   async 'load f32'() {
     const w = await openWeights(src);
     try {
@@ -82,6 +92,9 @@ const STEPS = {
   async 'dbt export'() {
     await exportModel({ source: src, out: exported, force: true });
   },
+  async 'dbt export --no-hash'() {
+    await exportModel({ source: src, out: exported, force: true, hash: false });
+  },
 };
 /** openWeights → writeSafetensors, the path of create/export without metadata and hashing. */
 async function copyThrough(durable) {
@@ -94,8 +107,11 @@ async function copyThrough(durable) {
 }
 if (step) {
   const t0 = performance.now();
+  const c0 = process.cpuUsage(); // every thread of the process: main, libuv's (in-kernel copies), the hasher
   await STEPS[step]();
-  process.stdout.write(`${(performance.now() - t0) / 1000}\n`); // the step's own time, without Node's start-up
+  const c = process.cpuUsage(c0);
+  // The step's own time, without Node's start-up, and its CPU seconds.
+  process.stdout.write(`${(performance.now() - t0) / 1000}\n${(c.user + c.system) / 1e6}\n`);
   process.exit(0);
 }
 
@@ -110,18 +126,24 @@ const loadBefore = loadavg()[0];
 sh('cat', [src]); // warm the page cache once, for cp and dbt alike
 
 const results = new Map();
+const cpuSeconds = new Map();
 const startup = [];
+const TIME = '/usr/bin/time'; // CPU seconds of cp steps, where GNU time is installed
+const cpuLog = join(dir, 'time.txt');
 function timed(name, cmd, args) {
   if (only && !only.includes(name)) return;
   sh('sync', []); // every step starts with no dirty pages of an earlier step waiting for writeback (untimed)
+  const isNode = cmd === process.execPath;
+  const [run, runArgs] = !isNode && existsSync(TIME) ? [TIME, ['-f', '%U %S', '-o', cpuLog, cmd, ...args]] : [cmd, args];
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const r = spawnSync(run, runArgs, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
   // dbt steps report their own time (start-up and module loading excluded: ~0.2 s, listed separately).
-  const own = cmd === process.execPath ? Number(r.stdout.trim().split('\n')[0]) : wall;
-  if (cmd === process.execPath) startup.push(wall - own);
+  const [own, cpu] = isNode ? r.stdout.trim().split('\n').map(Number) : [wall, run === TIME ? readFileSync(cpuLog, 'utf8').trim().split(/\s+/).map(Number).reduce((a, b) => a + b, 0) : NaN];
+  if (isNode) startup.push(wall - own);
   (results.get(name) ?? results.set(name, []).get(name)).push(own);
+  (cpuSeconds.get(name) ?? cpuSeconds.set(name, []).get(name)).push(cpu);
   for (const f of [copy, out, exported]) rmSync(f, { force: true });
 }
 const self = fileURLToPath(import.meta.url);
@@ -129,10 +151,12 @@ const node = (name) => [process.execPath, [self, '--step', name, '--dir', dir]];
 for (let rep = 0; rep < REPS; rep++) {
   timed('cp', 'cp', [src, copy]);
   timed('load raw', ...node('load raw'));
+  timed('load reused', ...node('load reused'));
   timed('read + write', ...node('read + write'));
   timed('cp && sync', 'sh', ['-c', `cp '${src}' '${copy}' && sync '${copy}'`]);
   timed('read + write + fsync', ...node('read + write + fsync'));
   timed('dbt export', ...node('dbt export'));
+  timed('dbt export --no-hash', ...node('dbt export --no-hash'));
   // Last: the 4.3 GB of Float32Arrays it leaves to the kernel slowed whichever step came next.
   timed('load f32', ...node('load f32'));
 }
@@ -144,16 +168,23 @@ const median = (name) => {
 };
 const labels = {
   cp: 'cp (page cache warm)',
-  'load raw': 'load: openWeights + stream() bytes',
+  'load raw': 'load: stream(), fresh buffers',
+  'load reused': 'load: stream({ reuse }), 2 buffers',
   'load f32': 'load + f16→f32 (readF32 path)',
   'read + write': 'read + write, no fsync',
   'cp && sync': 'cp && sync',
   'read + write + fsync': 'read + write + fsync + rename',
   'dbt export': 'dbt export (+fsync, +sha256)',
+  'dbt export --no-hash': 'dbt export --no-hash (+fsync)',
 };
-process.stderr.write(`${''.padEnd(36)}   best median MB/s\n`);
+const medianCpu = (name) => {
+  const c = [...cpuSeconds.get(name)].sort((a, b) => a - b);
+  return c.length % 2 ? c[(c.length - 1) / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
+};
+process.stderr.write(`${''.padEnd(36)}   best median MB/s   CPU s (median)\n`);
 for (const [name, times] of results) {
-  process.stderr.write(`${labels[name].padEnd(36)} ${best(name).toFixed(0).padStart(6)} ${median(name).toFixed(0).padStart(6)}   (${times.map((t) => t.toFixed(2)).join(' / ')} s)\n`);
+  const cpu = Number.isNaN(medianCpu(name)) ? '   –' : medianCpu(name).toFixed(2).padStart(5);
+  process.stderr.write(`${labels[name].padEnd(36)} ${best(name).toFixed(0).padStart(6)} ${median(name).toFixed(0).padStart(6)}   ${cpu}   (${times.map((t) => t.toFixed(2)).join(' / ')} s)\n`);
 }
 process.stderr.write(`load average (1 min) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on ${cpus().length} cores\n`);
 process.stderr.write(`node start-up + module loading per dbt step (not in the figures above): ${Math.min(...startup).toFixed(2)}–${Math.max(...startup).toFixed(2)} s\n`);
@@ -164,11 +195,13 @@ const fig = (name, ref) => `${best(name).toFixed(0)}/${median(name).toFixed(0)} 
 const parts = [
   ['cp', 'cp'],
   ['load raw', 'load', 'cp'],
+  ['load reused', 'load reused', 'cp'],
   ['load f32', 'load+f32', 'cp'],
   ['read + write', 'write', 'cp'],
   ['cp && sync', 'cp&&sync'],
   ['read + write + fsync', 'write+fsync', 'cp && sync'],
   ['dbt export', 'dbt export', 'cp && sync'],
+  ['dbt export --no-hash', 'export --no-hash', 'cp && sync'],
 ]
   .filter(([name]) => have(name))
   .map(([name, label, ref]) => `${label} ${fig(name, ref)}`);

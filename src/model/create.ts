@@ -8,7 +8,7 @@ import { DbtError, EXIT_USAGE, UsageError } from '../errors.js';
 import { NAMED_ARCHS, type ModelArch } from './arch.js';
 import { fromFloat32 } from './dtype.js';
 import { transferTensor } from './transfer.js';
-import { hashFile, type FileHashes } from './hashes.js';
+import { hashFileInWorker, type FileHashes } from './hashes.js';
 import { initTensorBytes, initTensorF32 } from './init.js';
 import { COMPONENTS, expectedTensors, numel, type Component } from './keys.js';
 import { writeModelDir, type ModelJson, type ModelSourceInfo, type SchedulerName } from './modeldir.js';
@@ -30,7 +30,7 @@ export interface CreateModelOptions {
   force?: boolean;
   /** Called as bytes of tensor data are produced (for progress). */
   onBytes?: (bytes: number, total: number) => void;
-  /** Called before the (possibly long) hash of a source file. */
+  /** Called when the hash of a source file starts (it runs on another thread while the weights are written). */
   onPhase?: (phase: 'hashing' | 'writing') => void;
 }
 
@@ -100,26 +100,25 @@ export async function createModel(opts: CreateModelOptions): Promise<CreateModel
 
   const from = resolve(opts.from!);
   const w = await openWeights(from, { useEma: opts.useEma, tokenizer: opts.tokenizer });
+  let hasher: ReturnType<typeof hashFileInWorker> | undefined;
   try {
-    let hashes: FileHashes | undefined;
-    if (statSync(from).isFile()) {
-      opts.onPhase?.('hashing');
-      hashes = await hashFile(from);
-    }
+    // The source's hashes (for model.json) are computed on a worker thread while the weights are written.
+    hasher = statSync(from).isFile() ? hashFileInWorker(from) : undefined;
+    if (hasher) opts.onPhase?.('hashing');
+    const hashing = hasher?.digest();
     if (!w.tokenizer) warnings.push(`model created without a tokenizer: ${w.tokenizerProblem}`);
     if (w.ema.available && !opts.useEma) warnings.push('the source also has EMA weights (model_ema.*); pass --use-ema to take those instead');
     const tensors = componentTensors(w.arch, (key) => transferTensor(w, key, floatType, { onBytes: count }));
     total = totalBytes(tensors);
-    const source: ModelSourceInfo = {
-      kind: 'file',
-      path: from,
-      format: w.format,
-      ...(hashes ? { sha256: hashes.sha256, a1111_hash: hashes.a1111, a1111_legacy_hash: hashes.a1111Legacy } : {}),
-      used_ema: !!opts.useEma,
-    };
+    const source: ModelSourceInfo = { kind: 'file', path: from, format: w.format, used_ema: !!opts.useEma };
+    const withHashes = hashing?.then((h): Partial<ModelJson> => ({ source: { ...source, sha256: h.sha256, a1111_hash: h.a1111, a1111_legacy_hash: h.a1111Legacy } }));
+    withHashes?.catch(() => undefined); // awaited by the writer; a write that fails first never asks
     opts.onPhase?.('writing');
-    const model = await write(dir, w.arch, source, tensors, w.tokenizer, opts, floatType);
-    return { dir, model, bytes: total, warnings, notes: [...w.notes], hashes };
+    const model = await write(dir, w.arch, source, tensors, w.tokenizer, opts, floatType, withHashes);
+    return { dir, model, bytes: total, warnings, notes: [...w.notes], hashes: hashing && (await hashing) };
+  } catch (e) {
+    hasher?.abort();
+    throw e;
   } finally {
     await w.close();
   }
@@ -133,11 +132,12 @@ function write(
   tokenizer: ClipTokenizer | null,
   opts: CreateModelOptions,
   dtype: 'F32' | 'F16',
+  pending?: Promise<Partial<ModelJson>>,
 ): Promise<ModelJson> {
   const name = dir.split(/[\\/]/).filter(Boolean).pop() ?? 'model';
   return writeModelDir(
     dir,
-    { json: { name, arch, dtype, source, scheduler: opts.scheduler ?? 'ddim', prediction_type: 'epsilon' }, tensors, tokenizer },
+    { json: { name, arch, dtype, source, scheduler: opts.scheduler ?? 'ddim', prediction_type: 'epsilon' }, tensors, tokenizer, pending },
     { force: opts.force },
   );
 }

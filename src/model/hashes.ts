@@ -1,5 +1,6 @@
 /** File hashes the web UIs show: sha256, the A1111 "new" short hash and the legacy hash (REFERENCE.md §3). */
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 
@@ -91,12 +92,8 @@ const { createHash } = require('node:crypto');
 })();
 `;
 
-/**
- * A hasher for a file being written through `fh` (opened for reading too). `inWorker`: hash on a worker
- * thread while the file is written (large files); otherwise read it back on this thread at the end.
- */
-export function followFileHash(path: string, fh: FileHandle, total: number, inWorker: boolean): FollowingHasher {
-  if (!inWorker) return { advance: () => undefined, digest: () => hashHandle(fh, total, path), abort: () => undefined };
+/** Starts hashing `path` on a worker thread, reading its first `total` bytes as `advance` reports them final. */
+function startHashWorker(path: string, total: number): FollowingHasher {
   const shared = new SharedArrayBuffer(8);
   const state = new BigInt64Array(shared);
   const worker = new Worker(FOLLOWER_SOURCE, { eval: true, workerData: { path, total, shared, chunk: FOLLOW_CHUNK, legacyAt: LEGACY_AT, legacyLen: LEGACY_LEN } });
@@ -118,4 +115,24 @@ export function followFileHash(path: string, fh: FileHandle, total: number, inWo
       void worker.terminate();
     },
   };
+}
+
+/**
+ * A hasher for a file being written through `fh` (opened for reading too). `inWorker`: hash on a worker
+ * thread while the file is written (large files); otherwise read it back on this thread at the end.
+ */
+export function followFileHash(path: string, fh: FileHandle, total: number, inWorker: boolean): FollowingHasher {
+  if (!inWorker) return { advance: () => undefined, digest: () => hashHandle(fh, total, path), abort: () => undefined };
+  return startHashWorker(path, total);
+}
+
+/**
+ * hashFile on a worker thread: the caller's thread stays free (e.g. to write while a source is hashed).
+ * `abort()` stops it (a running worker would keep the process alive).
+ */
+export function hashFileInWorker(path: string): { digest(): Promise<FileHashes>; abort(): void } {
+  const size = statSync(path).size;
+  const hasher = startHashWorker(path, size);
+  hasher.advance(size);
+  return hasher;
 }

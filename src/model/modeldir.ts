@@ -83,6 +83,8 @@ export interface ModelDirContents {
   tokenizer: ClipTokenizer | null;
   /** Progress callback, called after each component file is written. */
   onComponent?: (component: Component, bytes: number) => void;
+  /** Fields of model.json computed while the weights are written (the source's hashes); awaited before model.json is. */
+  pending?: Promise<Partial<ModelDirContents['json']>>;
 }
 
 /** Writes a model directory at `dir` atomically; refuses to replace an existing one unless `force`. */
@@ -101,10 +103,12 @@ export async function writeModelDir(dir: string, contents: ModelDirContents, opt
       const files = await writeTokenizerFiles(join(tmp, 'tokenizer'), contents.tokenizer);
       tokenizer = { source: contents.tokenizer.source, files: files.map((f) => `tokenizer/${f}`) };
     }
+    const late = contents.pending ? await contents.pending : {};
     const json: ModelJson = {
       format: MODEL_FORMAT,
       version: MODEL_FORMAT_VERSION,
       ...contents.json,
+      ...late,
       files: { ...COMPONENT_FILES },
       tokenizer,
       created: new Date().toISOString(),

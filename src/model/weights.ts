@@ -145,9 +145,12 @@ export interface WeightSource {
   chunks(key: string, chunkBytes?: number): AsyncGenerator<Uint8Array>;
   /**
    * The tensors' stored bytes in `keys` order (default: all), reading ahead up to `aheadBytes` (default
-   * 256 MB) so the disk stays busy while the caller converts or uploads the previous tensor.
+   * 256 MB) so the disk stays busy while the caller converts or uploads the previous tensor. With `reuse`,
+   * the bytes lie in one of two buffers the stream reuses: valid only until the next tensor is asked for
+   * (the next one is read meanwhile). That saves the page faults of fresh memory, which cost as much as the
+   * reading itself: use it whenever the bytes are copied or converted elsewhere (native tensors, hashes).
    */
-  stream(keys?: readonly string[], opts?: { aheadBytes?: number }): AsyncGenerator<{ key: string; tensor: WeightTensor; bytes: Uint8Array }>;
+  stream(keys?: readonly string[], opts?: { aheadBytes?: number; reuse?: boolean }): AsyncGenerator<{ key: string; tensor: WeightTensor; bytes: Uint8Array }>;
   readonly ema: { available: boolean; used: boolean };
   readonly tokenizer: ClipTokenizer | null;
   /** Why there is no tokenizer (with where to get one), when `tokenizer` is null. */
@@ -224,7 +227,33 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
       if (!r) throw new DbtError(`no tensor "${key}" in ${path}${componentOf(key) ? '' : ' (not an SD1.x model key)'}`);
       return r(into);
     };
-    async function* stream(keys: readonly string[] = [...tensors.keys()], o: { aheadBytes?: number } = {}) {
+    const sizeOf = (key: string): number => {
+      const t = tensors.get(key);
+      if (!t) throw new DbtError(`no tensor "${key}" in ${path}`);
+      return t.shape.reduce((a, b) => a * b, 1) * dtypeSize(t.dtype);
+    };
+    async function* streamReusing(keys: readonly string[]) {
+      const slots: (Buffer | undefined)[] = [undefined, undefined];
+      const read = (i: number): Promise<Uint8Array> => {
+        const size = sizeOf(keys[i]);
+        let slot = slots[i % 2];
+        if (!slot || slot.length < size) slot = slots[i % 2] = Buffer.allocUnsafeSlow(size);
+        const bytes = readRaw(keys[i], slot.subarray(0, size));
+        bytes.catch(() => undefined); // consumed (and rethrown) in order below
+        return bytes;
+      };
+      let pending = keys.length ? read(0) : undefined;
+      for (let i = 0; i < keys.length; i++) {
+        const bytes = await pending!;
+        pending = i + 1 < keys.length ? read(i + 1) : undefined;
+        yield { key: keys[i], tensor: tensors.get(keys[i])!, bytes };
+      }
+    }
+    async function* stream(keys: readonly string[] = [...tensors.keys()], o: { aheadBytes?: number; reuse?: boolean } = {}) {
+      if (o.reuse) {
+        yield* streamReusing(keys);
+        return;
+      }
       const ahead = o.aheadBytes ?? 256e6;
       const queue: { key: string; size: number; bytes: Promise<Uint8Array> }[] = [];
       let queued = 0;
@@ -233,9 +262,7 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
         while (next < keys.length || queue.length) {
           while (next < keys.length && (queue.length === 0 || queued < ahead)) {
             const key = keys[next++];
-            const t = tensors.get(key);
-            if (!t) throw new DbtError(`no tensor "${key}" in ${path}`);
-            const size = t.shape.reduce((a, b) => a * b, 1) * dtypeSize(t.dtype);
+            const size = sizeOf(key);
             const bytes = readRaw(key);
             bytes.catch(() => undefined); // consumed (and rethrown) in order below
             queue.push({ key, size, bytes });

@@ -218,4 +218,26 @@ describe('chunked reads', () => {
       }
     }
   });
+
+  it('WeightSource.stream() yields every tensor in order, read ahead or in reused buffers, as readRaw reads it', async () => {
+    for (const file of ['twin-f32.safetensors', 'twin-f32.ckpt']) {
+      const w = await openWeights(join(dir, file));
+      try {
+        const keys = [...w.tensors.keys()].reverse(); // any order the caller asks for
+        for (const opts of [{}, { aheadBytes: 1 }, { reuse: true }]) {
+          const seen: string[] = [];
+          for await (const { key, tensor, bytes } of w.stream(keys, opts)) {
+            seen.push(key);
+            expect(tensor.key).toBe(key);
+            // Checked before asking for the next tensor: reused bytes are valid until then.
+            expect(Buffer.from(bytes).equals(Buffer.from(await w.readRaw(key))), `${file} ${key} ${JSON.stringify(opts)}`).toBe(true);
+          }
+          expect(seen).toEqual(keys);
+        }
+        await expect(w.stream(['no.such.key'], { reuse: true }).next()).rejects.toThrow(/no tensor "no.such.key"/);
+      } finally {
+        await w.close();
+      }
+    }
+  });
 });
