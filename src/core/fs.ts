@@ -21,6 +21,8 @@ export interface CopyRangeOptions {
   readWrite?: boolean;
   /** Use the plain-JS copy even when the native core is built (tests of the fallback). */
   js?: boolean;
+  /** Start writing the copied range to the disk at once (Linux, native core): a later fsync waits less. */
+  writeback?: boolean;
 }
 
 const readAsync = promisify(read);
@@ -30,7 +32,7 @@ const JS_CHUNK = 1 << 20;
 /** Copies `length` bytes from `srcFd` at `srcOffset` to `dstFd` at `dstOffset` (file positions untouched). */
 export async function copyFileRange(srcFd: number, srcOffset: number, dstFd: number, dstOffset: number, length: number, opts: CopyRangeOptions = {}): Promise<CopyRangeResult> {
   const core = opts.js ? undefined : nativeIfBuilt();
-  if (core) return core.copyFileRange(srcFd, srcOffset, dstFd, dstOffset, length, !!opts.readWrite);
+  if (core) return core.copyFileRange(srcFd, srcOffset, dstFd, dstOffset, length, !!opts.readWrite, !!opts.writeback);
   const buf = Buffer.allocUnsafeSlow(Math.min(JS_CHUNK, Math.max(length, 1)));
   let done = 0;
   while (done < length) {

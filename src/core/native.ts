@@ -105,7 +105,7 @@ export interface NativeModule {
   cudaStatus(): CudaStatus;
   cudaSelectDevice(index: number): void;
   /** Copies a byte range between open files on a worker thread (api_fs.cpp); see src/core/fs.ts. */
-  copyFileRange(srcFd: number, srcOffset: number, dstFd: number, dstOffset: number, length: number, readWrite?: boolean): Promise<{ bytes: number; method: 'copy_file_range' | 'read/write' }>;
+  copyFileRange(srcFd: number, srcOffset: number, dstFd: number, dstOffset: number, length: number, readWrite?: boolean, writeback?: boolean): Promise<{ bytes: number; method: 'copy_file_range' | 'read/write' }>;
 
   fill(t: T, value: number): void;
   copy(src: T, dst: T): void;

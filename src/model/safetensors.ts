@@ -429,6 +429,7 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
   let ok = false;
   let hasher: FollowingHasher | undefined;
   const copied = { bytes: 0, methods: [] as CopyMethod[] };
+  const durable = opts.durable !== false;
   try {
     if (opts.hash) hasher = followFileHash(tmp, fh, total, total >= (opts.hashInWorkerFrom ?? HASH_IN_WORKER_FROM));
     const staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
@@ -479,7 +480,7 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
         // Pieces end at multiples of COPY_CHUNK in the source, so all but the first start aligned.
         const n = Math.min(COPY_CHUNK - ((from + done) % COPY_CHUNK), length - done);
         try {
-          const r = await copyFileRange(fd, from + done, fh.fd, position, n, opts.copy);
+          const r = await copyFileRange(fd, from + done, fh.fd, position, n, { ...opts.copy, writeback: durable });
           if (!copied.methods.includes(r.method)) copied.methods.push(r.method);
         } catch (e) {
           throw writeFailure(e, path, position + ((e as { bytesCopied?: number }).bytesCopied ?? 0), total);
@@ -548,7 +549,7 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
     await flush();
     if (position !== total) throw new DbtError(`internal: wrote ${position} bytes, expected ${total}`);
     // The hash is read back from the page cache while the data goes to the disk.
-    const [synced, hashed] = await Promise.allSettled([opts.durable !== false ? fh.sync() : undefined, hasher?.digest()]);
+    const [synced, hashed] = await Promise.allSettled([durable ? fh.sync() : undefined, hasher?.digest()]);
     if (synced.status === 'rejected') throw writeFailure(synced.reason, path, position, total);
     if (hashed.status === 'rejected') throw hashed.reason;
     await fh.close();

@@ -26,13 +26,14 @@ writeFileSync(srcPath, SRC);
 
 const ways: [string, CopyRangeOptions, string][] = [
   ['in the kernel', {}, process.platform === 'linux' ? 'copy_file_range' : 'read/write'],
+  ['in the kernel, starting writeback', { writeback: true }, process.platform === 'linux' ? 'copy_file_range' : 'read/write'],
   ['through the native buffer', { readWrite: true }, 'read/write'],
   ['through JS', { js: true }, 'js read/write'],
 ];
 
 describe('copyFileRange', () => {
   it.each(ways)('copies a range between offsets %s', async (_name, opts, method) => {
-    const dst = join(dir, `dst-${method.replace(/\W/g, '')}.bin`);
+    const dst = join(dir, `dst-${_name.replace(/\W/g, '')}.bin`);
     writeFileSync(dst, Buffer.alloc(100, 0xee)); // existing bytes before the target offset stay
     const a = openSync(srcPath, 'r');
     const b = openSync(dst, 'r+');

@@ -1,6 +1,7 @@
-// File copying for the model writers: copyFileRange(srcFd, srcOffset, dstFd, dstOffset, length[, readWrite])
-// copies a byte range between two open files on a libuv worker thread and resolves to
-// { bytes, method }. On Linux it uses copy_file_range(2) (the in-kernel copy `cp` uses: no user-space
+// File copying for the model writers: copyFileRange(srcFd, srcOffset, dstFd, dstOffset, length[, readWrite
+// [, writeback]]) copies a byte range between two open files on a libuv worker thread and resolves to
+// { bytes, method }. With `writeback` the copied range is handed to the disk right away
+// (sync_file_range(SYNC_FILE_RANGE_WRITE), Linux): a later fsync then waits only for the last pieces. On Linux it uses copy_file_range(2) (the in-kernel copy `cp` uses: no user-space
 // buffer); where the kernel or file system refuses it (other file systems, old kernels) and when
 // `readWrite` is true it copies through a 1 MiB buffer with pread/pwrite. Failures reject with an Error
 // carrying Node's fields (code 'ENOSPC', errno, syscall) so callers handle them like fs errors.
@@ -49,10 +50,11 @@ bool kernel_copy_unsupported(int e) {
 
 class CopyWorker : public Napi::AsyncWorker {
  public:
-  CopyWorker(Napi::Env env, int in_fd, int64_t in_off, int out_fd, int64_t out_off, int64_t length, bool read_write)
+  CopyWorker(Napi::Env env, int in_fd, int64_t in_off, int out_fd, int64_t out_off, int64_t length, bool read_write, bool writeback)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
-        in_fd_(in_fd), out_fd_(out_fd), in_off_(in_off), out_off_(out_off), length_(length), kernel_(!read_write) {}
+        in_fd_(in_fd), out_fd_(out_fd), in_off_(in_off), out_off_(out_off), length_(length), kernel_(!read_write),
+        writeback_(writeback) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -65,6 +67,10 @@ class CopyWorker : public Napi::AsyncWorker {
       if (failed_ || kernel_) return;
       if (!copy_through_buffer()) return;
     }
+#ifdef __linux__
+    // Only starts the writes (it does not wait for them); a failure here resurfaces at fsync.
+    if (writeback_ && length_ > 0) ::sync_file_range(out_fd_, out_off_, length_, SYNC_FILE_RANGE_WRITE);
+#endif
   }
 
   void OnOK() override {
@@ -160,6 +166,7 @@ class CopyWorker : public Napi::AsyncWorker {
   int in_fd_, out_fd_;
   int64_t in_off_, out_off_, length_;
   bool kernel_;
+  bool writeback_;
   int64_t done_ = 0;
   bool failed_ = false;
   int errno_ = 0;
@@ -182,7 +189,8 @@ Napi::Value CopyFileRangeFn(const Napi::CallbackInfo& info) {
     int64_t out_off = arg_count(info, 3, "the destination offset");
     int64_t length = arg_count(info, 4, "the length");
     bool read_write = arg_bool_or(info, 5, false);
-    auto* w = new CopyWorker(info.Env(), in_fd, in_off, out_fd, out_off, length, read_write);
+    bool writeback = arg_bool_or(info, 6, false);
+    auto* w = new CopyWorker(info.Env(), in_fd, in_off, out_fd, out_off, length, read_write, writeback);
     Napi::Promise p = w->promise();
     w->Queue();
     return Napi::Value(p);
