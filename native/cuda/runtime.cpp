@@ -152,6 +152,9 @@ bool register_backend() {
   register_elementwise();
   register_gemm();
   register_conv2d();
+  register_norm();
+  register_activation();
+  register_shape_ops();
   return true;
 }
 
