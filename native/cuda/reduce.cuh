@@ -6,6 +6,24 @@
 
 namespace dbt::cuda {
 
+// Double-precision block sum (loss and norm reductions accumulate in f64: exact enough for long sums and
+// still memory-bound). Same contract as block_sum: blockDim.x a multiple of 32, `scratch` 32 doubles.
+__device__ __forceinline__ double warp_sum_d(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ double block_sum_d(double v, double* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  v = warp_sum_d(v);
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  double t = lane < nwarps ? scratch[lane] : 0.0;
+  t = warp_sum_d(t);
+  __syncthreads();
+  return t;
+}
+
 // R >= 32 (inner rows contiguous): one block per output, lanes stride over r (coalesced), a fixed tree
 // combines the block.
 template <class TI, class T>

@@ -155,6 +155,8 @@ bool register_backend() {
   register_norm();
   register_activation();
   register_shape_ops();
+  register_embedding();
+  register_loss();
   return true;
 }
 
