@@ -157,6 +157,7 @@ bool register_backend() {
   register_shape_ops();
   register_embedding();
   register_loss();
+  register_attention();
   return true;
 }
 

@@ -69,5 +69,6 @@ void register_activation();
 void register_shape_ops();
 void register_embedding();
 void register_loss();
+void register_attention();
 
 }  // namespace dbt::cuda

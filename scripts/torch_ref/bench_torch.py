@@ -50,12 +50,20 @@ def setup(spec):
             db = dy.sum(0)
             return dx, dw, db
         return bwd
-    if k in ("attention_fwd", "attention_bwd"):
+    if k in ("attention_fwd", "attention_bwd", "attention_fwdbwd"):
         bsz, h, nq, nk, d = spec["B"], spec["heads"], spec["Nq"], spec["Nk"], spec["D"]
         q, kk, v = rnd((bsz, h, nq, d), dt), rnd((bsz, h, nk, d), dt), rnd((bsz, h, nk, d), dt)
         causal = bool(spec.get("causal", False))
         if k == "attention_fwd":
             return lambda: F.scaled_dot_product_attention(q, kk, v, is_causal=causal)
+        if k == "attention_fwdbwd":
+            q.requires_grad_(True), kk.requires_grad_(True), v.requires_grad_(True)
+            do = rnd((bsz, h, nq, d), dt)
+
+            def fwdbwd():
+                out = F.scaled_dot_product_attention(q, kk, v, is_causal=causal)
+                return torch.autograd.grad(out, (q, kk, v), do)
+            return fwdbwd
         q.requires_grad_(True), kk.requires_grad_(True), v.requires_grad_(True)
         out = F.scaled_dot_product_attention(q, kk, v, is_causal=causal)
         do = rnd(tuple(out.shape), dt)
