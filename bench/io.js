@@ -5,7 +5,7 @@
 //   load f32    openWeights + every tensor as Float32Array (readF32: inspect --scan, conversions; f16 → f32 in JS)
 //   write       openWeights → writeSafetensors (the create/export path: same-dtype tensors are copied in the
 //               kernel, as cp copies), with and without fsync
-//   export      `dbt export` as users run it: read, write, sha256 + A1111 hashes, fsync, rename; and --no-hash
+//   export      `dbt export` as users run it: read, write, fsync, rename; and --hash (+ sha256 / A1111 hashes)
 // Each step runs as its own process, as cp does. The file's pages are warm in the page cache for every
 // reader, as they are for cp; every step starts after an untimed `sync`, so no step pays for an earlier
 // step's writeback. Writers without fsync compare with cp, with fsync with `cp && sync`. Rounds are
@@ -92,8 +92,8 @@ const STEPS = {
   async 'dbt export'() {
     await exportModel({ source: src, out: exported, force: true });
   },
-  async 'dbt export --no-hash'() {
-    await exportModel({ source: src, out: exported, force: true, hash: false });
+  async 'dbt export --hash'() {
+    await exportModel({ source: src, out: exported, force: true, hash: true });
   },
 };
 /** openWeights → writeSafetensors, the path of create/export without metadata and hashing. */
@@ -156,7 +156,7 @@ for (let rep = 0; rep < REPS; rep++) {
   timed('cp && sync', 'sh', ['-c', `cp '${src}' '${copy}' && sync '${copy}'`]);
   timed('read + write + fsync', ...node('read + write + fsync'));
   timed('dbt export', ...node('dbt export'));
-  timed('dbt export --no-hash', ...node('dbt export --no-hash'));
+  timed('dbt export --hash', ...node('dbt export --hash'));
   // Last: the 4.3 GB of Float32Arrays it leaves to the kernel slowed whichever step came next.
   timed('load f32', ...node('load f32'));
 }
@@ -174,8 +174,8 @@ const labels = {
   'read + write': 'read + write, no fsync',
   'cp && sync': 'cp && sync',
   'read + write + fsync': 'read + write + fsync + rename',
-  'dbt export': 'dbt export (+fsync, +sha256)',
-  'dbt export --no-hash': 'dbt export --no-hash (+fsync)',
+  'dbt export': 'dbt export (+fsync)',
+  'dbt export --hash': 'dbt export --hash (+fsync, +sha256)',
 };
 const medianCpu = (name) => {
   const c = [...cpuSeconds.get(name)].sort((a, b) => a - b);
@@ -201,7 +201,7 @@ const parts = [
   ['cp && sync', 'cp&&sync'],
   ['read + write + fsync', 'write+fsync', 'cp && sync'],
   ['dbt export', 'dbt export', 'cp && sync'],
-  ['dbt export --no-hash', 'export --no-hash', 'cp && sync'],
+  ['dbt export --hash', 'export --hash', 'cp && sync'],
 ]
   .filter(([name]) => have(name))
   .map(([name, label, ref]) => `${label} ${fig(name, ref)}`);

@@ -19,7 +19,7 @@ export interface ExportCommandOptions {
   title?: string;
   tokenizer?: string;
   force: boolean;
-  /** Compute the output's sha256 / A1111 hash (false: `--no-hash`). */
+  /** Compute the output's sha256 / A1111 hash (`--hash`). */
   hash: boolean;
 }
 
@@ -71,7 +71,8 @@ export function registerExport(program: Command, action: (o: ExportCommandOption
     .option('--title <title>', 'modelspec.title shown by model browsers (default: the model name)')
     .option('--tokenizer <path>', 'CLIP vocabulary for a diffusers export')
     .option('--force', 'replace an existing output', false)
-    .option('--no-hash', 'skip the sha256 / A1111 hash of the output (hashing costs as much CPU as writing)')
+    .option('--hash', 'also compute the output\'s sha256 / A1111 hash (costs as much CPU as writing; the web UIs hash on first load)', false)
+    .option('--no-hash', 'do not hash (the default)')
     .action(async (source: string, opts: Record<string, unknown>, cmd: Command) => {
       await action({
         json: globalOptions(cmd).json,
@@ -83,7 +84,7 @@ export function registerExport(program: Command, action: (o: ExportCommandOption
         title: opts.title as string | undefined,
         tokenizer: opts.tokenizer as string | undefined,
         force: !!opts.force,
-        hash: opts.hash !== false,
+        hash: !!opts.hash,
       });
     });
 }

@@ -106,6 +106,7 @@ export async function createModel(opts: CreateModelOptions): Promise<CreateModel
     hasher = statSync(from).isFile() ? hashFileInWorker(from) : undefined;
     if (hasher) opts.onPhase?.('hashing');
     const hashing = hasher?.digest();
+    warnings.push(...w.warnings);
     if (!w.tokenizer) warnings.push(`model created without a tokenizer: ${w.tokenizerProblem}`);
     if (w.ema.available && !opts.useEma) warnings.push('the source also has EMA weights (model_ema.*); pass --use-ema to take those instead');
     const tensors = componentTensors(w.arch, (key) => transferTensor(w, key, floatType, { onBytes: count }));

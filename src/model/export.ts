@@ -31,7 +31,7 @@ export interface ExportModelOptions {
   title?: string;
   tokenizer?: string;
   force?: boolean;
-  /** Compute the file's sha256 and A1111 hashes (default true; single-file exports only). */
+  /** Compute the file's sha256 and A1111 hashes (default false; single-file exports only). */
   hash?: boolean;
   onBytes?: (bytes: number, total: number) => void;
 }
@@ -131,7 +131,7 @@ export async function exportModel(opts: ExportModelOptions): Promise<ExportModel
 
     if (format === 'safetensors') {
       await mkdir(dirname(out), { recursive: true });
-      const { bytes, hashes } = await writeSafetensors(out, [...w.tensors.keys()].map((k) => tensorFor(k)), { metadata, hash: opts.hash !== false });
+      const { bytes, hashes } = await writeSafetensors(out, [...w.tensors.keys()].map((k) => tensorFor(k)), { metadata, hash: opts.hash === true });
       return { out, format, dtype, tensors: w.tensors.size, bytes, metadata, hashes, warnings, notes };
     }
 

@@ -157,6 +157,8 @@ export interface WeightSource {
   readonly tokenizerProblem?: string;
   readonly modelJson?: ModelJson;
   readonly notes: readonly string[];
+  /** Things the user should know about the source (a pickle that references code dbt did not run). */
+  readonly warnings: readonly string[];
   /** Keys in the files that are not part of the model (EMA copies, schedule buffers, …). */
   readonly extraKeys: readonly string[];
   close(): Promise<void>;
@@ -316,6 +318,7 @@ export async function openWeights(path: string, opts: OpenWeightsOptions = {}): 
       tokenizerProblem: lookup.problem,
       modelJson: view.modelJson,
       notes,
+      warnings: view.stores.flatMap((st) => (st.pickle?.unknownGlobals.length ? [`${st.path}: the pickle references code dbt did not run (${st.pickle.unknownGlobals.join(', ')}); only its tensors were loaded. Checkpoints do not need such code: check where this file came from`] : [])),
       extraKeys,
       close: view.close,
     };

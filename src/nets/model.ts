@@ -7,6 +7,7 @@
 import { DbtError, UsageError } from '../errors.js';
 import { tensor as coreTensor, type Tensor as CoreTensor } from '../core/index.js';
 import type { ModelArch } from '../model/arch.js';
+import { toFloat32 } from '../model/dtype.js';
 import { CONTEXT_LENGTH, type ClipTokenizer } from '../model/tokenizer.js';
 import { openWeights, type WeightSource } from '../model/weights.js';
 import { NativeNet, type NetKind } from './native.js';
@@ -51,17 +52,21 @@ function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** Loads every parameter of `net` from `src` by LDM key (f16/bf16/f64 converted to f32 in the core). */
+/**
+ * Loads every parameter of `net` from `src` by LDM key (f16/bf16/f64 converted to f32 in the core). The
+ * bytes come through two reused read buffers (read ahead while the previous tensor is copied in).
+ */
 export async function loadNetWeights(net: NativeNet, src: WeightSource): Promise<void> {
-  for (const { key, shape } of net.paramSpecs()) {
-    const info = src.tensors.get(key);
-    if (!info) throw new DbtError(`${src.path}: no tensor ${key}`);
+  const specs = net.paramSpecs();
+  for (const { key } of specs) if (!src.tensors.has(key)) throw new DbtError(`${src.path}: no tensor ${key}`);
+  const shapes = new Map(specs.map((s) => [s.key, s.shape]));
+  for await (const { key, tensor: info, bytes: raw } of src.stream(specs.map((s) => s.key), { reuse: true })) {
+    const shape = shapes.get(key)!;
     const dt = STORE_DTYPES[info.dtype];
     let t: CoreTensor;
     if (dt === undefined) {
-      t = coreTensor(await src.readF32(key), shape);
+      t = coreTensor(toFloat32(raw, info.dtype), shape);
     } else {
-      const raw = await src.readRaw(key);
       const bytes = raw.byteOffset % 8 === 0 ? raw : raw.slice();
       const n = numel(shape);
       const arr =

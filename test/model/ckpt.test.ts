@@ -144,6 +144,25 @@ describe('hostile pickles never run', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('dbt create from a whole model .ckpt that references os.system loads the tensors and warns, naming the global', async () => {
+    await createModel({ dir: join(dir, 'clean'), arch: 'tiny', seed: 4 });
+    const src = await openWeights(join(dir, 'clean'));
+    const tensors: TorchTensor[] = [];
+    try {
+      for (const [key, t] of src.tensors) tensors.push({ key, dtype: t.dtype as 'F32' | 'I64', shape: t.shape, storage: await src.readRaw(key) });
+      expect(src.warnings).toEqual([]);
+    } finally {
+      await src.close();
+    }
+    writeFileSync(join(dir, 'model-evil.ckpt'), torchSave(tensors, { extra: [(p) => (p.str('evil'), system(p))] }));
+    const r = await createModel({ dir: join(dir, 'from-evil'), from: join(dir, 'model-evil.ckpt') });
+    expect(r.warnings.filter((w) => /pickle references code dbt did not run \(os\.system\)/.test(w))).toHaveLength(1);
+    expect(existsSync(marker)).toBe(false);
+    for (const c of ['unet', 'vae', 'text_encoder']) {
+      expect(readFileSync(join(dir, 'from-evil', `${c}.safetensors`)).equals(readFileSync(join(dir, 'clean', `${c}.safetensors`))), c).toBe(true);
+    }
+  });
+
   it('a pickle that is only a payload fails cleanly without running', async () => {
     const p = new PickleWriter().op(0x80, 2);
     system(p).op(0x2e);

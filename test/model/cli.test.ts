@@ -46,9 +46,10 @@ describe('argv → options', () => {
     [['export', 'nanu', '--out', 'o.safetensors', '--half', '--ema'], { dtype: 'F16', ema: true }],
     [['export', 'nanu', '--out', 'o.safetensors', '--bf16', '--title', 'Nanu v1'], { dtype: 'BF16', title: 'Nanu v1' }],
     [['export', 'nanu', '--out', 'dir', '--format', 'diffusers', '--fp32', '--force'], { out: 'dir', format: 'diffusers', dtype: 'F32', force: true }],
+    [['export', 'nanu', '--out', 'o.safetensors', '--hash'], { hash: true }],
     [['export', 'nanu', '--out', 'o.safetensors', '--no-hash'], { hash: false }],
   ])('export %j', async (argv, expected) => {
-    expect(await parsed(argv)).toEqual({ json: false, source: 'nanu', out: 'o.safetensors', format: 'safetensors', dtype: undefined, ema: false, title: undefined, tokenizer: undefined, force: false, hash: true, ...expected });
+    expect(await parsed(argv)).toEqual({ json: false, source: 'nanu', out: 'o.safetensors', format: 'safetensors', dtype: undefined, ema: false, title: undefined, tokenizer: undefined, force: false, hash: false, ...expected });
   });
 
   it.each<[string[], Partial<InspectCommandOptions>]>([
@@ -86,7 +87,7 @@ describe('create → export → create through the built CLI', () => {
 
   it('round trip: f32 export re-creates byte-identical tensors; the f16 export is their rounding', async () => {
     expect(cli('create', 'nanu', '--arch', 'tiny', '--seed', '5').code).toBe(0);
-    const ex = cli('--json', 'export', 'nanu', '--out', 'out/nanu.safetensors');
+    const ex = cli('--json', 'export', 'nanu', '--out', 'out/nanu.safetensors', '--hash');
     expect(ex.code, ex.stderr).toBe(0);
     const result = JSON.parse(ex.stdout);
     expect(result).toMatchObject({ ok: true, format: 'safetensors', dtype: 'F32', tensors: 447 });
@@ -112,7 +113,9 @@ describe('create → export → create through the built CLI', () => {
     expect(result.hashes.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect(result.hashes.a1111_legacy).toBe(createHash('sha256').update(bytes.subarray(0x100000, 0x110000)).digest('hex').slice(0, 8));
 
-    expect(cli('export', 'nanu', '--out', 'out/half.safetensors', '--half').code).toBe(0);
+    const half = cli('--json', 'export', 'nanu', '--out', 'out/half.safetensors', '--half');
+    expect(half.code, half.stderr).toBe(0);
+    expect(JSON.parse(half.stdout).hashes, 'no hash without --hash').toBeUndefined();
     const f32 = await SafetensorsFile.open(join(dir, 'out/nanu.safetensors'));
     const f16 = await SafetensorsFile.open(join(dir, 'out/half.safetensors'));
     try {
