@@ -158,6 +158,7 @@ bool register_backend() {
   register_embedding();
   register_loss();
   register_attention();
+  register_optim();
   return true;
 }
 

@@ -70,5 +70,6 @@ void register_shape_ops();
 void register_embedding();
 void register_loss();
 void register_attention();
+void register_optim();
 
 }  // namespace dbt::cuda

@@ -137,3 +137,33 @@ DBT_TEST(optim_rejects_bad_state) {
   expect_throws<OpError>([&] { ops::adamw_update(p, g, m, m, AdamWParams{}); }, "param and m must have the same shape",
                          "moment shape");
 }
+
+DBT_TEST(adamw8bit_multi_equals_per_tensor_calls) {
+  const int block = 256;
+  std::vector<Tensor> P, Q, G;
+  std::vector<std::vector<Tensor>> S, R;  // states for the multi call and for the per-tensor calls
+  for (int i = 0; i < 5; i++) {
+    const int64_t n = 1 + i * 611;
+    P.push_back(rand_tensor({n}, 40 + uint64_t(i)));
+    Q.push_back(clone(P.back()));
+    G.push_back(rand_tensor({n}, 50 + uint64_t(i)));
+    const int64_t nb = ops::adamw8bit_blocks(n, block);
+    for (auto* st : {&S, &R}) {
+      st->push_back({Tensor::empty({n}, DType::u8), Tensor::empty({nb}), Tensor::empty({n}, DType::u8), Tensor::empty({nb})});
+      auto& s = st->back();
+      ops::adamw8bit_init(s[0], s[1], s[2], s[3]);
+    }
+  }
+  std::vector<ops::AdamW8bitTensor> list;
+  for (size_t i = 0; i < P.size(); i++) list.push_back({&P[i], &G[i], &S[i][0], &S[i][1], &S[i][2], &S[i][3]});
+  AdamWParams hp{1e-2, 0.9, 0.999, 1e-8, 1e-2, 1, 1.0};
+  ops::adamw8bit_update_multi(list, block, hp);
+  for (size_t i = 0; i < P.size(); i++) {
+    ops::adamw8bit_update(Q[i], G[i], R[i][0], R[i][1], R[i][2], R[i][3], block, hp);
+    expect_equal_bits(P[i], Q[i], "multi vs single params " + std::to_string(i));
+    for (int k = 0; k < 4; k++) expect_equal_bits(S[i][size_t(k)], R[i][size_t(k)], "multi vs single state " + std::to_string(i));
+  }
+  Tensor p64 = to_dtype(P[0], DType::f64);
+  list[1].param = &p64;
+  expect_throws<OpError>([&] { ops::adamw8bit_update_multi(list, block, hp); }, "entry 1", "mixed dtypes refused");
+}

@@ -16,6 +16,7 @@ namespace dbt::ops {
   }
 DBT_TABLE(adamw_update, AdamWFn)
 DBT_TABLE(adamw8bit_update, AdamW8bitFn)
+DBT_TABLE(adamw8bit_update_multi, AdamW8bitMultiFn)
 DBT_TABLE(global_norm, GlobalNormFn)
 DBT_TABLE(clip_by_norm, ClipByNormFn)
 DBT_TABLE(ema_update, EmaFn)
@@ -82,6 +83,19 @@ void check_adam_params(const Checker& ck, const AdamWParams& p) {
   ck.require(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1, "betas must be in [0, 1)");
   ck.require(p.eps > 0 && p.lr >= 0, "eps must be positive and lr non-negative");
 }
+
+// Validates one 8-bit AdamW tensor and its state; returns the device.
+Device check_adam8(const char* op, const Tensor& param, const Tensor& grad, const Tensor& m_q, const Tensor& m_absmax,
+                   const Tensor& v_q, const Tensor& v_absmax, int block, const AdamWParams& p) {
+  Checker ck(op, {{"param", &param}, {"grad", &grad}, {"m_q", &m_q}, {"m_absmax", &m_absmax}, {"v_q", &v_q},
+                  {"v_absmax", &v_absmax}});
+  ck.defined();
+  ck.require(param.dtype() == grad.dtype() && dtype_is_float(param.dtype()), "param and grad must share a float dtype");
+  ck.same_shape(param, "param", grad, "grad");
+  check_state(ck, param, m_q, m_absmax, v_q, v_absmax, block);
+  check_adam_params(ck, p);
+  return ck.device();
+}
 }  // namespace
 
 void adamw8bit_init(Tensor& m_q, Tensor& m_absmax, Tensor& v_q, Tensor& v_absmax) {
@@ -108,14 +122,25 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
 
 void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q,
                       Tensor& v_absmax, int block, const AdamWParams& p) {
-  Checker ck("adamw8bit_update", {{"param", &param}, {"grad", &grad}, {"m_q", &m_q}, {"m_absmax", &m_absmax},
-                                  {"v_q", &v_q}, {"v_absmax", &v_absmax}});
-  ck.defined();
-  ck.require(param.dtype() == grad.dtype() && dtype_is_float(param.dtype()), "param and grad must share a float dtype");
-  ck.same_shape(param, "param", grad, "grad");
-  check_state(ck, param, m_q, m_absmax, v_q, v_absmax, block);
-  check_adam_params(ck, p);
-  adamw8bit_update_table().get(ck.device(), param.dtype())(param, grad, m_q, m_absmax, v_q, v_absmax, block, p);
+  Device d = check_adam8("adamw8bit_update", param, grad, m_q, m_absmax, v_q, v_absmax, block, p);
+  adamw8bit_update_table().get(d, param.dtype())(param, grad, m_q, m_absmax, v_q, v_absmax, block, p);
+}
+
+void adamw8bit_update_multi(const std::vector<AdamW8bitTensor>& tensors, int block, const AdamWParams& p) {
+  if (tensors.empty()) return;
+  Device d = Device::cpu;
+  for (size_t i = 0; i < tensors.size(); i++) {
+    const AdamW8bitTensor& t = tensors[i];
+    std::string op = "adamw8bit_update_multi (entry " + std::to_string(i) + ")";
+    if (!t.param || !t.grad || !t.m_q || !t.m_absmax || !t.v_q || !t.v_absmax)
+      throw OpError(op.c_str(), "every entry needs param, grad, m_q, m_absmax, v_q and v_absmax", "");
+    Device di = check_adam8(op.c_str(), *t.param, *t.grad, *t.m_q, *t.m_absmax, *t.v_q, *t.v_absmax, block, p);
+    if (i == 0) d = di;
+    if (di != d || t.param->dtype() != tensors[0].param->dtype())
+      throw OpError(op.c_str(), "all entries must share the device and the parameter dtype of entry 0",
+                    describe_operands({{"param", t.param}, {"param 0", tensors[0].param}}));
+  }
+  adamw8bit_update_multi_table().get(d, tensors[0].param->dtype())(tensors, block, p);
 }
 
 namespace {

@@ -32,6 +32,17 @@ int64_t adamw8bit_blocks(int64_t numel, int block);
 void adamw8bit_init(Tensor& m_q, Tensor& m_absmax, Tensor& v_q, Tensor& v_absmax);
 void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q,
                       Tensor& v_absmax, int block, const AdamWParams& p);
+// Many tensors' 8-bit AdamW updates in one call (on CUDA: one launch per up to 56 tensors), the same as
+// adamw8bit_update on each entry in turn. All entries share the device and the parameter dtype.
+struct AdamW8bitTensor {
+  Tensor* param;
+  const Tensor* grad;
+  Tensor* m_q;
+  Tensor* m_absmax;
+  Tensor* v_q;
+  Tensor* v_absmax;
+};
+void adamw8bit_update_multi(const std::vector<AdamW8bitTensor>& tensors, int block, const AdamWParams& p);
 // The 256-entry code books, ascending: signed (first moment, in [-1, 1]) and unsigned (second, in [0, 1]).
 // Both contain 0 and 1; they are bitsandbytes' create_dynamic_map(signed) values (computed in double).
 const float* dynamic_map(bool is_signed);
@@ -51,12 +62,14 @@ void check_finite(const std::vector<Tensor>& tensors, Tensor& found);
 using AdamWFn = void (*)(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWParams& p);
 using AdamW8bitFn = void (*)(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q,
                              Tensor& v_absmax, int block, const AdamWParams& p);
+using AdamW8bitMultiFn = void (*)(const std::vector<AdamW8bitTensor>& tensors, int block, const AdamWParams& p);
 using GlobalNormFn = void (*)(const std::vector<Tensor>& tensors, Tensor& out);
 using ClipByNormFn = void (*)(const std::vector<Tensor*>& tensors, const Tensor& norm, float max_norm);
 using EmaFn = void (*)(Tensor& ema, const Tensor& param, float decay);
 using CheckFiniteFn = void (*)(const std::vector<Tensor>& tensors, Tensor& found);
 OpTable<AdamWFn>& adamw_update_table();
 OpTable<AdamW8bitFn>& adamw8bit_update_table();
+OpTable<AdamW8bitMultiFn>& adamw8bit_update_multi_table();
 OpTable<GlobalNormFn>& global_norm_table();
 OpTable<ClipByNormFn>& clip_by_norm_table();
 OpTable<EmaFn>& ema_update_table();
@@ -66,6 +79,7 @@ OpTable<CheckFiniteFn>& check_finite_table();
   void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWParams& p);         \
   void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q,      \
                         Tensor& v_absmax, int block, const AdamWParams& p);                                 \
+  void adamw8bit_update_multi(const std::vector<AdamW8bitTensor>& tensors, int block, const AdamWParams& p);   \
   void global_norm(const std::vector<Tensor>& tensors, Tensor& out);                                        \
   void clip_by_norm(const std::vector<Tensor*>& tensors, const Tensor& norm, float max_norm);               \
   void ema_update(Tensor& ema, const Tensor& param, float decay);                                           \

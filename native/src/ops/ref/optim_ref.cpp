@@ -75,6 +75,11 @@ void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_
   }
 }
 
+void adamw8bit_update_multi(const std::vector<AdamW8bitTensor>& tensors, int block, const AdamWParams& p) {
+  for (const AdamW8bitTensor& t : tensors)
+    ref::adamw8bit_update(*t.param, *t.grad, *t.m_q, *t.m_absmax, *t.v_q, *t.v_absmax, block, p);
+}
+
 void global_norm(const std::vector<Tensor>& tensors, Tensor& out) {
   double s = 0;
   for (const Tensor& t : tensors)

@@ -1,0 +1,394 @@
+// Optimizer updates and step utilities: AdamW, 8-bit blockwise AdamW (one tensor, or many tensors per
+// launch), global gradient norm, clipping, EMA and the overflow check.
+//
+// Bit compatibility: the AdamW updates use the CPU fast version's f32 expression with explicitly rounded
+// intrinsics (__fmul_rn, __fadd_rn, __fdiv_rn, __fsqrt_rn), which nvcc never contracts into FMAs, so
+// (for f32 parameters) the parameters, absmax values and 8-bit codes equal the CPU's bit for bit. The CPU
+// build must not contract either (x86-64 without -mfma does not).
+// Tensor lists go to the kernels as by-value parameter structs of up to kSegs tensors (no host->device
+// upload, which from pageable memory would wait for the stream); a list longer than that takes a few
+// launches. Norm sums are f64 partials over fixed chunks, added in order by one block (deterministic).
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <vector>
+
+#include "common.cuh"
+#include "ops/optim.h"
+#include "reduce.cuh"
+
+namespace dbt::cuda {
+namespace {
+
+using ops::AdamWParams;
+
+// ---- hyper-parameters, formed on the host exactly as the CPU does ----
+struct AdamHyper {
+  float b1, b2, gs, eps, omb1, omb2, decay, step, inv_bc2_sqrt;
+};
+AdamHyper make_hyper(const AdamWParams& p) {
+  AdamHyper h;
+  h.b1 = float(p.beta1);
+  h.b2 = float(p.beta2);
+  h.gs = float(p.grad_scale);
+  h.eps = float(p.eps);
+  h.omb1 = float(1.0 - p.beta1);
+  h.omb2 = float(1.0 - p.beta2);
+  h.decay = float(1.0 - p.lr * p.weight_decay);
+  h.step = float(double(p.lr) / (1.0 - std::pow(double(p.beta1), double(p.step))));
+  h.inv_bc2_sqrt = float(1.0 / std::sqrt(1.0 - std::pow(double(p.beta2), double(p.step))));
+  return h;
+}
+
+// The CPU's AdamW element update; g already scaled. Updates m, v (in registers) and returns the parameter.
+__device__ __forceinline__ float adam_step(const AdamHyper& h, float p, float g, float& m, float& v) {
+  m = __fadd_rn(__fmul_rn(h.b1, m), __fmul_rn(h.omb1, g));
+  v = __fadd_rn(__fmul_rn(h.b2, v), __fmul_rn(__fmul_rn(h.omb2, g), g));
+  const float den = __fadd_rn(__fmul_rn(__fsqrt_rn(v), h.inv_bc2_sqrt), h.eps);
+  return __fsub_rn(__fmul_rn(p, h.decay), __fdiv_rn(__fmul_rn(h.step, m), den));
+}
+
+template <class T>
+__global__ void adamw_kernel(T* __restrict__ param, const T* __restrict__ grad, T* __restrict__ m, T* __restrict__ v,
+                             AdamHyper h, int64_t n) {
+  DBT_GRID_STRIDE(i, n) {
+    float mi = to_float(m[i]), vi = to_float(v[i]);
+    const float p = adam_step(h, to_float(param[i]), __fmul_rn(to_float(grad[i]), h.gs), mi, vi);
+    m[i] = from_float<T>(mi);
+    v[i] = from_float<T>(vi);
+    param[i] = from_float<T>(p);
+  }
+}
+
+// ---- 8-bit AdamW ----
+__constant__ float c_maps[512];  // signed code book, then unsigned (ops::dynamic_map)
+
+void upload_maps() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // The maps are static host arrays: the copy may complete after this returns.
+    check(cudaMemcpyToSymbolAsync(c_maps, ops::dynamic_map(true), 256 * sizeof(float), 0, cudaMemcpyHostToDevice,
+                                  stream()),
+          "adamw8bit_update");
+    check(cudaMemcpyToSymbolAsync(c_maps, ops::dynamic_map(false), 256 * sizeof(float), 256 * sizeof(float),
+                                  cudaMemcpyHostToDevice, stream()),
+          "adamw8bit_update");
+  });
+}
+
+// The CPU's nearest_code: lower_bound, then the closer neighbour (ties to the lower code).
+__device__ __forceinline__ uint8_t nearest_code(const float* map, float x) {
+  int lo = 0, hi = 256;
+  while (lo < hi) {
+    const int mid = (lo + hi) >> 1;
+    if (map[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) return 0;
+  if (lo == 256) return 255;
+  return uint8_t(__fsub_rn(x, map[lo - 1]) <= __fsub_rn(map[lo], x) ? lo - 1 : lo);
+}
+
+struct Adam8Seg {
+  void* param;
+  const void* grad;
+  uint8_t* mq;
+  float* ma;
+  uint8_t* vq;
+  float* va;
+  int64_t n;
+  int64_t first;  // index of this tensor's first quantisation block in the launch's grid
+};
+constexpr int kAdam8Segs = 56;  // 56 * 64 bytes: the parameter struct stays under the classic 4 KB limit
+struct Adam8List {
+  Adam8Seg seg[kAdam8Segs];
+  int count;
+};
+
+constexpr int kAdam8Threads = 256;  // one thread per element of a 256-block, 8 per element of a 2048-block
+
+// Block b: quantisation block b - seg.first of the segment holding b. Dequantise, update, new absmax
+// (block max: order-free, exact), requantise. The old absmax is read by every thread before the block max's
+// barrier, and written after it.
+template <class T> __global__ void __launch_bounds__(kAdam8Threads) adam8_kernel(Adam8List list, int block, AdamHyper h) {
+  __shared__ float smap[256], umap[256], scratch[32];
+  smap[threadIdx.x] = c_maps[threadIdx.x];
+  umap[threadIdx.x] = c_maps[256 + threadIdx.x];
+  __syncthreads();
+  const int64_t b = blockIdx.x;
+  int k = 0;
+  while (k + 1 < list.count && list.seg[k + 1].first <= b) k++;
+  const Adam8Seg& s = list.seg[k];
+  const int64_t qb = b - s.first, i0 = qb * block, len = min(int64_t(block), s.n - i0);
+  T* P = static_cast<T*>(s.param);
+  const T* G = static_cast<const T*>(s.grad);
+  const float ma = s.ma[qb], va = s.va[qb];
+  constexpr int kMaxPer = 2048 / kAdam8Threads;
+  float mreg[kMaxPer], vreg[kMaxPer];
+  float am = 0.0f, av = 0.0f;
+  const int per = block / kAdam8Threads;
+#pragma unroll
+  for (int j = 0; j < kMaxPer; j++) {
+    const int64_t e = threadIdx.x + int64_t(j) * kAdam8Threads;
+    mreg[j] = 0.0f;
+    vreg[j] = 0.0f;
+    if (j < per && e < len) {
+      const int64_t i = i0 + e;
+      float mi = __fmul_rn(smap[s.mq[i]], ma), vi = __fmul_rn(umap[s.vq[i]], va);
+      const float p = adam_step(h, to_float(P[i]), __fmul_rn(to_float(G[i]), h.gs), mi, vi);
+      P[i] = from_float<T>(p);
+      mreg[j] = mi;
+      vreg[j] = vi;
+      am = fmaxf(am, fabsf(mi));
+      av = fmaxf(av, vi);
+    }
+  }
+  am = block_max(am, scratch);
+  av = block_max(av, scratch);
+  if (threadIdx.x == 0) {
+    s.ma[qb] = am;
+    s.va[qb] = av;
+  }
+#pragma unroll
+  for (int j = 0; j < kMaxPer; j++) {
+    const int64_t e = threadIdx.x + int64_t(j) * kAdam8Threads;
+    if (j < per && e < len) {
+      const int64_t i = i0 + e;
+      s.mq[i] = nearest_code(smap, am > 0.0f ? __fdiv_rn(mreg[j], am) : 0.0f);
+      s.vq[i] = nearest_code(umap, av > 0.0f ? __fdiv_rn(vreg[j], av) : 0.0f);
+    }
+  }
+}
+
+struct Adam8Tensor {
+  Tensor* param;
+  const Tensor* grad;
+  Tensor *mq, *ma, *vq, *va;
+};
+
+void adam8_run(const std::vector<Adam8Tensor>& ts, int block, const AdamWParams& p) {
+  if (ts.empty()) return;
+  upload_maps();
+  const AdamHyper h = make_hyper(p);
+  const DType dt = ts[0].param->dtype();
+  Adam8List list{};
+  int64_t blocks = 0;
+  auto flush = [&] {
+    if (list.count == 0) return;
+    DBT_CUDA_FLOAT_SWITCH(dt, "adamw8bit_update", {
+      adam8_kernel<T><<<unsigned(blocks), kAdam8Threads, 0, stream()>>>(list, block, h);
+    });
+    check_launch("adamw8bit_update", {{"param", ts.size() == 1 ? ts[0].param : nullptr}});
+    list = Adam8List{};
+    blocks = 0;
+  };
+  for (const Adam8Tensor& t : ts) {
+    const int64_t n = t.param->numel();
+    if (n == 0) continue;
+    const int64_t nb = ops::adamw8bit_blocks(n, block);
+    if (list.count == kAdam8Segs || blocks + nb > 0x7fffffff) flush();
+    if (nb > 0x7fffffff) throw Error("adamw8bit_update: tensor too large for one launch");
+    list.seg[list.count++] = Adam8Seg{t.param->raw(), t.grad->raw(), dptr<uint8_t>(*t.mq), dptr<float>(*t.ma),
+                                      dptr<uint8_t>(*t.vq), dptr<float>(*t.va), n, blocks};
+    blocks += nb;
+  }
+  flush();
+}
+
+// ---- tensor lists for the norm, clipping and overflow kernels ----
+constexpr int64_t kListChunk = 16384;  // elements per block
+struct Seg {
+  void* p;
+  int64_t n;
+  int64_t first;  // first chunk of this tensor in the launch's grid
+};
+constexpr int kSegs = 128;  // 128 * 24 bytes
+struct SegList {
+  Seg seg[kSegs];
+  int count;
+};
+__device__ __forceinline__ const Seg& find_seg(const SegList& l, int64_t b) {
+  int lo = 0, hi = l.count - 1;  // last segment with first <= b
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (l.seg[mid].first <= b) lo = mid;
+    else hi = mid - 1;
+  }
+  return l.seg[lo];
+}
+
+// Calls launch(list, blocks, chunk_base) for consecutive groups of tensors; chunk_base is the global index
+// of the launch's first chunk. Returns the total chunk count.
+template <class F> int64_t for_each_launch(const std::vector<void*>& ptrs, const std::vector<int64_t>& sizes, F&& launch) {
+  SegList list{};
+  int64_t blocks = 0, base = 0;
+  auto flush = [&] {
+    if (list.count) launch(list, blocks, base);
+    base += blocks;
+    list = SegList{};
+    blocks = 0;
+  };
+  for (size_t i = 0; i < ptrs.size(); i++) {
+    if (sizes[i] == 0) continue;
+    const int64_t nb = (sizes[i] + kListChunk - 1) / kListChunk;
+    if (list.count == kSegs || blocks + nb > 0x7fffffff) flush();
+    list.seg[list.count++] = Seg{ptrs[i], sizes[i], blocks};
+    blocks += nb;
+  }
+  flush();
+  return base;
+}
+
+template <class T> __global__ void sumsq_kernel(SegList l, int64_t base, double* __restrict__ partial) {
+  __shared__ double scratch[32];
+  const int64_t b = blockIdx.x;
+  const Seg& s = find_seg(l, b);
+  const T* x = static_cast<const T*>(s.p);
+  const int64_t i0 = (b - s.first) * kListChunk, i1 = min(s.n, i0 + kListChunk);
+  double acc = 0.0;
+  for (int64_t i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+    const double v = double(to_float(x[i]));
+    acc += v * v;
+  }
+  acc = block_sum_d(acc, scratch);
+  if (threadIdx.x == 0) partial[base + b] = acc;
+}
+
+template <class T> __global__ void norm_finish_kernel(const double* __restrict__ partial, int64_t n, T* __restrict__ out) {
+  __shared__ double scratch[32];
+  double s = 0.0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += partial[i];
+  s = block_sum_d(s, scratch);
+  if (threadIdx.x == 0) out[0] = from_float<T>(float(sqrt(s)));
+}
+
+// x *= c with c = min(1, max_norm / (norm + 1e-6)) (formed in double like the CPU); nothing written when c >= 1.
+template <class T> __global__ void clip_kernel(SegList l, const T* __restrict__ norm, float max_norm) {
+  const float c = float(fmin(1.0, double(max_norm) / (double(to_float(norm[0])) + 1e-6)));
+  if (c >= 1.0f) return;
+  const int64_t b = blockIdx.x;
+  const Seg& s = find_seg(l, b);
+  T* x = static_cast<T*>(s.p);
+  const int64_t i0 = (b - s.first) * kListChunk, i1 = min(s.n, i0 + kListChunk);
+  for (int64_t i = i0 + threadIdx.x; i < i1; i += blockDim.x) x[i] = from_float<T>(to_float(x[i]) * c);
+}
+
+// found[0] = 1 when any element is inf or NaN (every writer stores the same value: order does not matter).
+template <class T> __global__ void finite_kernel(SegList l, float* __restrict__ found) {
+  const int64_t b = blockIdx.x;
+  const Seg& s = find_seg(l, b);
+  const T* x = static_cast<const T*>(s.p);
+  const int64_t i0 = (b - s.first) * kListChunk, i1 = min(s.n, i0 + kListChunk);
+  bool bad = false;
+  for (int64_t i = i0 + threadIdx.x; i < i1; i += blockDim.x) bad = bad || !isfinite(to_float(x[i]));
+  if (__syncthreads_or(bad) && threadIdx.x == 0) found[0] = 1.0f;
+}
+
+// ema -= (1 - decay) * (ema - param), k = 1 - decay in f32 as the CPU forms it.
+template <class T> __global__ void ema_kernel(T* __restrict__ ema, const T* __restrict__ param, float k, int64_t n) {
+  DBT_GRID_STRIDE(i, n) {
+    const float e = to_float(ema[i]);
+    ema[i] = from_float<T>(__fsub_rn(e, __fmul_rn(k, __fsub_rn(e, to_float(param[i])))));
+  }
+}
+
+// ---- ops ----
+void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWParams& p) {
+  const int64_t n = param.numel();
+  if (n == 0) return;
+  const AdamHyper h = make_hyper(p);
+  DBT_CUDA_FLOAT_SWITCH(param.dtype(), "adamw_update", {
+    adamw_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(dptr<T>(param), dptr<T>(grad), dptr<T>(m), dptr<T>(v), h,
+                                                            n);
+  });
+  check_launch("adamw_update", {{"param", &param}, {"grad", &grad}, {"m", &m}, {"v", &v}});
+}
+
+void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q, Tensor& v_absmax,
+                      int block, const AdamWParams& p) {
+  adam8_run({Adam8Tensor{&param, &grad, &m_q, &m_absmax, &v_q, &v_absmax}}, block, p);
+}
+
+void adamw8bit_update_multi(const std::vector<ops::AdamW8bitTensor>& ts, int block, const AdamWParams& p) {
+  std::vector<Adam8Tensor> list;
+  for (const auto& t : ts) list.push_back(Adam8Tensor{t.param, t.grad, t.m_q, t.m_absmax, t.v_q, t.v_absmax});
+  adam8_run(list, block, p);
+}
+
+void list_of(const std::vector<Tensor>& ts, std::vector<void*>& ptrs, std::vector<int64_t>& sizes) {
+  for (const Tensor& t : ts) {
+    ptrs.push_back(const_cast<void*>(t.raw()));  // read-only uses (norm, finite) never write through it
+    sizes.push_back(t.numel());
+  }
+}
+
+void global_norm(const std::vector<Tensor>& tensors, Tensor& out) {
+  std::vector<void*> ptrs;
+  std::vector<int64_t> sizes;
+  list_of(tensors, ptrs, sizes);
+  int64_t total = 0;
+  for (int64_t s : sizes) total += (s + kListChunk - 1) / kListChunk;
+  Tensor partial = Tensor::empty(Shape{std::max<int64_t>(total, 1)}, DType::f64, Device::cuda);
+  cudaStream_t st = stream();
+  if (total == 0) check(cudaMemsetAsync(partial.raw(), 0, partial.nbytes(), st), "global_norm");
+  DBT_CUDA_FLOAT_SWITCH(out.dtype(), "global_norm", {
+    for_each_launch(ptrs, sizes, [&](const SegList& l, int64_t blocks, int64_t base) {
+      sumsq_kernel<T><<<unsigned(blocks), kThreads, 0, st>>>(l, base, dptr<double>(partial));
+      check_launch("global_norm", {{"out", &out}});
+    });
+    norm_finish_kernel<T><<<1, 1024, 0, st>>>(dptr<double>(partial), std::max<int64_t>(total, 1), dptr<T>(out));
+  });
+  check_launch("global_norm", {{"out", &out}});
+}
+
+void clip_by_norm(const std::vector<Tensor*>& tensors, const Tensor& norm, float max_norm) {
+  std::vector<void*> ptrs;
+  std::vector<int64_t> sizes;
+  for (Tensor* t : tensors) {
+    ptrs.push_back(t->raw());
+    sizes.push_back(t->numel());
+  }
+  DBT_CUDA_FLOAT_SWITCH(norm.dtype(), "clip_by_norm", {
+    for_each_launch(ptrs, sizes, [&](const SegList& l, int64_t blocks, int64_t) {
+      clip_kernel<T><<<unsigned(blocks), kThreads, 0, stream()>>>(l, dptr<T>(norm), max_norm);
+      check_launch("clip_by_norm", {{"norm", &norm}});
+    });
+  });
+}
+
+void ema_update(Tensor& ema, const Tensor& param, float decay) {
+  const int64_t n = ema.numel();
+  if (n == 0) return;
+  DBT_CUDA_FLOAT_SWITCH(ema.dtype(), "ema_update", {
+    ema_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(dptr<T>(ema), dptr<T>(param), 1.0f - decay, n);
+  });
+  check_launch("ema_update", {{"ema", &ema}, {"param", &param}});
+}
+
+void check_finite(const std::vector<Tensor>& tensors, Tensor& found) {
+  std::vector<void*> ptrs;
+  std::vector<int64_t> sizes;
+  list_of(tensors, ptrs, sizes);
+  cudaStream_t st = stream();
+  check(cudaMemsetAsync(found.raw(), 0, sizeof(float), st), "check_finite");  // 0 bits = 0.0f
+  DBT_CUDA_FLOAT_SWITCH(tensors[0].dtype(), "check_finite", {
+    for_each_launch(ptrs, sizes, [&](const SegList& l, int64_t blocks, int64_t) {
+      finite_kernel<T><<<unsigned(blocks), kThreads, 0, st>>>(l, dptr<float>(found));
+      check_launch("check_finite", {{"found", &found}});
+    });
+  });
+}
+
+}  // namespace
+
+void register_optim() {
+  ops::adamw_update_table().set(Device::cuda, &adamw_update);
+  ops::adamw8bit_update_table().set(Device::cuda, &adamw8bit_update);
+  ops::adamw8bit_update_multi_table().set(Device::cuda, &adamw8bit_update_multi);
+  ops::global_norm_table().set(Device::cuda, &global_norm);
+  ops::clip_by_norm_table().set(Device::cuda, &clip_by_norm);
+  ops::ema_update_table().set(Device::cuda, &ema_update);
+  ops::check_finite_table().set(Device::cuda, &check_finite);
+}
+
+}  // namespace dbt::cuda
