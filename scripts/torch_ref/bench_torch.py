@@ -110,6 +110,19 @@ def setup(spec):
         p[0].grad = rnd((n,), torch.float32)
         opt = torch.optim.AdamW(p, lr=1e-6, fused=True)
         return lambda: opt.step()
+    if k == "adamw8bit":
+        # bitsandbytes' 8-bit AdamW (its own block size), when installed; else this case reports n/a.
+        try:
+            import bitsandbytes as bnb
+        except ImportError as e:
+            raise ValueError(f"bitsandbytes is not installed ({e})")
+        n, t = spec["params"], spec.get("tensors", 1)
+        ps = [torch.zeros(n // t + (1 if i < n % t else 0), device="cuda", dtype=torch.float32, requires_grad=True)
+              for i in range(t)]
+        for p in ps:
+            p.grad = rnd((p.numel(),), torch.float32, 1e-3)
+        opt = bnb.optim.AdamW8bit(ps, lr=1e-6, min_8bit_size=0)
+        return lambda: opt.step()
     if k in ("unet_train", "unet_sample"):
         return unet_case(spec)
     raise ValueError(f"unknown case kind {k}")

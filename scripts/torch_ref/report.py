@@ -3,7 +3,8 @@
 
     report.py dbt-bench.jsonl torch-bench.jsonl [device name]
 
-ratio = PyTorch time / dbt time (> 1: dbt is faster). Also prints a markdown block for docs/perf.md.
+ratio = PyTorch time / dbt time (> 1: dbt is faster); memory-bound cases show GB/s instead of TFLOP/s.
+Also prints a markdown block for docs/perf.md.
 """
 import json
 import sys
@@ -36,7 +37,7 @@ def main():
             f"{dms:.3f}" if dms else "FAIL",
             f"{tms:.3f}" if tms else ("n/a" if "error" in t else "-"),
             ratio,
-            f"{d.get('tflops', 0):.1f}" if dms else "-",
+            (f"{d.get('tflops', 0):.1f}" if d.get("tflops") or not d.get("gbps") else f"{d['gbps']:.0f}GB/s") if dms else "-",
             f"{d.get('peak_mib', 0):.0f}" if dms else "-",
             f"{t.get('peak_mib', 0):.0f}" if tms else "-",
         ]

@@ -15,6 +15,7 @@ struct Case {
   double flops;      // per run (0: not a FLOP-bound case)
   // Allocates inputs (on the GPU) and returns the function to time.
   std::function<std::function<void()>()> setup;
+  double bytes = 0;  // DRAM traffic per run, at least (memory-bound cases: reported as GB/s; 0: not reported)
 };
 struct Registrar {
   explicit Registrar(Case c);

@@ -1,5 +1,6 @@
 // dbt-bench-cuda [--json] [--quick] [filter...]: each case runs a warm-up, then is timed with CUDA events
-// (median of at least 5 runs / 0.5 s); reports ms, TFLOP/s and the CUDA allocator's peak during the case.
+// (median of at least 5 runs / 0.5 s); reports ms, TFLOP/s (or GB/s for memory-bound cases) and the CUDA
+// allocator's peak during the case.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -94,10 +95,15 @@ int main(int argc, char** argv) {
       std::sort(ms.begin(), ms.end());
       double med = ms[ms.size() / 2];
       double tflops = c.flops > 0 ? c.flops / (med * 1e-3) / 1e12 : 0.0;
+      double gbps = c.bytes > 0 ? c.bytes / (med * 1e-3) / 1e9 : 0.0;
       double peak_mib = double(alloc.stats().peak) / (1 << 20);
       if (json)
-        std::printf("{\"name\":\"%s\",\"spec\":%s,\"ms\":%.4f,\"tflops\":%.3f,\"peak_mib\":%.1f,\"runs\":%zu}\n",
-                    c.name.c_str(), c.spec.c_str(), med, tflops, peak_mib, ms.size());
+        std::printf("{\"name\":\"%s\",\"spec\":%s,\"ms\":%.4f,\"tflops\":%.3f,\"gbps\":%.1f,\"peak_mib\":%.1f,"
+                    "\"runs\":%zu}\n",
+                    c.name.c_str(), c.spec.c_str(), med, tflops, gbps, peak_mib, ms.size());
+      else if (c.bytes > 0)
+        std::printf("%-48s %9.3f ms %8.1f GB/s    %9.1f MiB peak (%zu runs)\n", c.name.c_str(), med, gbps, peak_mib,
+                    ms.size());
       else
         std::printf("%-48s %9.3f ms %8.1f TFLOP/s %9.1f MiB peak (%zu runs)\n", c.name.c_str(), med, tflops, peak_mib,
                     ms.size());

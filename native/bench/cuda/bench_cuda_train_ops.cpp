@@ -1,0 +1,163 @@
+// Memory-bound training ops at SD1.5 shapes (512x512, batch 2, bf16): GroupNorm+SiLU (ResBlock levels),
+// LayerNorm and GEGLU (transformer at 64x64), and the optimizer over 100M f32 parameters (SD1.5's UNet has
+// 860M: a tenth keeps the case quick): AdamW, 8-bit AdamW on one tensor and over 700 tensors (multi-tensor
+// launches). `bytes` is the minimum DRAM traffic, for GB/s.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench_cuda.h"
+#include "ops/ops.h"
+
+namespace dbt::bench::cuda {
+namespace {
+
+const DType kBf16 = DType::bf16;
+
+void group_norm_case(int N, int C, int HW, bool backward) {
+  char name[160], spec[256];
+  std::snprintf(name, sizeof name, "group_norm+silu b%d c%d %dx%d %s", N, C, HW, HW, backward ? "bwd" : "fwd");
+  std::snprintf(spec, sizeof spec,
+                "{\"kind\":\"group_norm_%s\",\"N\":%d,\"C\":%d,\"HW\":%d,\"groups\":32,\"silu\":true,\"eps\":1e-5,"
+                "\"dtype\":\"bf16\"}",
+                backward ? "bwd" : "fwd", N, C, HW * HW);
+  const double n = double(N) * C * HW * HW;
+  Case c{name, spec, 0.0, [=] {
+           Tensor x = device_random({N, C, HW, HW}, kBf16, 1), ga = device_random({C}, kBf16, 2);
+           Tensor be = device_random({C}, kBf16, 3), y = Tensor::empty(x.shape(), kBf16, Device::cuda);
+           Tensor m = Tensor::empty({N, 32}, kBf16, Device::cuda), r = Tensor::empty({N, 32}, kBf16, Device::cuda);
+           ops::GroupNormParams p{32, 1e-5f, true};
+           ops::group_norm_forward(x, ga, be, p, y, &m, &r);
+           if (!backward)
+             return std::function<void()>([=]() mutable { ops::group_norm_forward(x, ga, be, p, y, &m, &r); });
+           Tensor dy = device_random(x.shape(), kBf16, 4), dx = Tensor::empty(x.shape(), kBf16, Device::cuda);
+           Tensor dg = Tensor::empty({C}, kBf16, Device::cuda), db = Tensor::empty({C}, kBf16, Device::cuda);
+           ops::fill(dg, 0.0);
+           ops::fill(db, 0.0);
+           return std::function<void()>(
+               [=]() mutable { ops::group_norm_backward(x, ga, be, m, r, dy, p, &dx, &dg, &db); });
+         }};
+  c.bytes = 2.0 * n * (backward ? 3 : 2);
+  Registrar reg(c);
+}
+
+void layer_norm_case(int rows, int C, bool backward) {
+  char name[160], spec[256];
+  std::snprintf(name, sizeof name, "layer_norm %dx%d %s", rows, C, backward ? "bwd" : "fwd");
+  std::snprintf(spec, sizeof spec, "{\"kind\":\"layer_norm_%s\",\"rows\":%d,\"C\":%d,\"dtype\":\"bf16\"}",
+                backward ? "bwd" : "fwd", rows, C);
+  Case c{name, spec, 0.0, [=] {
+           Tensor x = device_random({rows, C}, kBf16, 1), ga = device_random({C}, kBf16, 2);
+           Tensor be = device_random({C}, kBf16, 3), y = Tensor::empty(x.shape(), kBf16, Device::cuda);
+           Tensor m = Tensor::empty({rows}, kBf16, Device::cuda), r = Tensor::empty({rows}, kBf16, Device::cuda);
+           ops::layer_norm_forward(x, ga, be, 1e-5f, y, &m, &r);
+           if (!backward)
+             return std::function<void()>([=]() mutable { ops::layer_norm_forward(x, ga, be, 1e-5f, y, &m, &r); });
+           Tensor dy = device_random(x.shape(), kBf16, 4), dx = Tensor::empty(x.shape(), kBf16, Device::cuda);
+           Tensor dg = Tensor::empty({C}, kBf16, Device::cuda), db = Tensor::empty({C}, kBf16, Device::cuda);
+           ops::fill(dg, 0.0);
+           ops::fill(db, 0.0);
+           return std::function<void()>([=]() mutable { ops::layer_norm_backward(x, ga, m, r, dy, &dx, &dg, &db); });
+         }};
+  c.bytes = 2.0 * rows * double(C) * (backward ? 3 : 2);
+  Registrar reg(c);
+}
+
+void geglu_case(int rows, int F, bool backward) {
+  char name[160], spec[256];
+  std::snprintf(name, sizeof name, "geglu %dx%d %s", rows, F, backward ? "bwd" : "fwd");
+  std::snprintf(spec, sizeof spec, "{\"kind\":\"geglu_%s\",\"rows\":%d,\"F\":%d,\"dtype\":\"bf16\"}",
+                backward ? "bwd" : "fwd", rows, F);
+  Case c{name, spec, 0.0, [=] {
+           Tensor x = device_random({rows, 2 * F}, kBf16, 1), y = Tensor::empty({rows, F}, kBf16, Device::cuda);
+           if (!backward) return std::function<void()>([=]() mutable { ops::geglu_forward(x, y); });
+           Tensor dy = device_random({rows, F}, kBf16, 2), dx = Tensor::empty(x.shape(), kBf16, Device::cuda);
+           return std::function<void()>([=]() mutable { ops::geglu_backward(x, dy, dx); });
+         }};
+  c.bytes = 2.0 * rows * double(F) * (backward ? 5 : 3);
+  Registrar reg(c);
+}
+
+constexpr int64_t kParams = 100'000'000;
+
+void adamw_case() {
+  char spec[128];
+  std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw\",\"params\":%lld}", (long long)kParams);
+  Case c{"adamw f32 100M params", spec, 0.0, [] {
+           Tensor p = device_random({kParams}, DType::f32, 1), g = device_random({kParams}, DType::f32, 2, 1e-3f);
+           Tensor m = Tensor::empty({kParams}, DType::f32, Device::cuda), v = Tensor::empty({kParams}, DType::f32, Device::cuda);
+           ops::fill(m, 0.0);
+           ops::fill(v, 0.0);
+           auto step = std::make_shared<int64_t>(0);
+           return std::function<void()>([=]() mutable {
+             ops::AdamWParams hp;
+             hp.step = ++*step;
+             ops::adamw_update(p, g, m, v, hp);
+           });
+         }};
+  c.bytes = 7.0 * 4 * double(kParams);  // read p, g, m, v; write p, m, v
+  Registrar reg(c);
+}
+
+// 8-bit AdamW over kParams f32 parameters split into `tensors` tensors (1: the per-tensor op).
+void adamw8bit_case(int tensors, int block) {
+  char name[160], spec[160];
+  std::snprintf(name, sizeof name, "adamw8bit 100M params %d tensor%s block %d", tensors, tensors > 1 ? "s" : "", block);
+  std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw8bit\",\"params\":%lld,\"tensors\":%d,\"block\":%d}",
+                (long long)kParams, tensors, block);
+  Case c{name, spec, 0.0, [=] {
+           struct State {
+             std::vector<Tensor> p, g, mq, ma, vq, va;
+           };
+           auto st = std::make_shared<State>();
+           for (int i = 0; i < tensors; i++) {
+             const int64_t n = kParams / tensors + (i < kParams % tensors ? 1 : 0);
+             const int64_t nb = ops::adamw8bit_blocks(n, block);
+             st->p.push_back(device_random({n}, DType::f32, 1 + uint64_t(i)));
+             st->g.push_back(device_random({n}, DType::f32, 100000 + uint64_t(i), 1e-3f));
+             st->mq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
+             st->vq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
+             st->ma.push_back(Tensor::empty({nb}, DType::f32, Device::cuda));
+             st->va.push_back(Tensor::empty({nb}, DType::f32, Device::cuda));
+             ops::adamw8bit_init(st->mq.back(), st->ma.back(), st->vq.back(), st->va.back());
+           }
+           auto step = std::make_shared<int64_t>(0);
+           return std::function<void()>([=]() {
+             ops::AdamWParams hp;
+             hp.step = ++*step;
+             State& s = *st;
+             if (tensors == 1) {
+               ops::adamw8bit_update(s.p[0], s.g[0], s.mq[0], s.ma[0], s.vq[0], s.va[0], block, hp);
+               return;
+             }
+             std::vector<ops::AdamW8bitTensor> list;
+             for (int i = 0; i < tensors; i++) {
+               size_t k = size_t(i);
+               list.push_back({&s.p[k], &s.g[k], &s.mq[k], &s.ma[k], &s.vq[k], &s.va[k]});
+             }
+             ops::adamw8bit_update_multi(list, block, hp);
+           });
+         }};
+  c.bytes = 16.0 * double(kParams);  // read p, g (f32) and both codes; write p and both codes
+  Registrar reg(c);
+}
+
+struct Cases {
+  Cases() {
+    for (bool bwd : {false, true}) {
+      group_norm_case(2, 320, 64, bwd);
+      group_norm_case(2, 640, 32, bwd);
+      group_norm_case(2, 1280, 16, bwd);
+      layer_norm_case(8192, 320, bwd);
+      geglu_case(8192, 1280, bwd);
+    }
+    adamw_case();
+    adamw8bit_case(1, 2048);
+    adamw8bit_case(1, 256);
+    adamw8bit_case(700, 2048);
+  }
+} g_cases;
+
+}  // namespace
+}  // namespace dbt::bench::cuda
