@@ -2,6 +2,8 @@
 // Element-wise kernels allow in-place use (y = x, dx = dy): each element is read before it is written, by
 // the same thread, so no pointer here is __restrict__ where the API allows aliasing. Softmax runs one warp
 // per row (three passes over the row: max, sum, write), a fixed shuffle tree: deterministic.
+#include <string>
+
 #include "common.cuh"
 #include "ops/activation.h"
 
@@ -42,23 +44,31 @@ template <Activation A, class T> __global__ void act_backward_kernel(const T* x,
   DBT_GRID_STRIDE(i, n) dx[i] = from_float<T>(to_float(dy[i]) * act_grad<A>(to_float(x[i])));
 }
 
-// x [R, 2F] -> y [R, F]; element i of y is row i / F, column i % F.
-template <class T> __global__ void geglu_forward_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t F, int64_t n) {
-  DBT_GRID_STRIDE(i, n) {
-    const int64_t r = i / F, c = i % F;
+// x [R, 2F] -> y [R, F]: block row blockIdx.x is a row, blockIdx.y and the threads stride over its columns.
+#define DBT_COL_STRIDE(c, F) \
+  for (int64_t c = int64_t(blockIdx.y) * blockDim.x + threadIdx.x; c < (F); c += int64_t(gridDim.y) * blockDim.x)
+
+template <class T> __global__ void geglu_forward_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t F) {
+  const int64_t r = blockIdx.x;
+  DBT_COL_STRIDE(c, F) {
     const float h = to_float(x[r * 2 * F + c]), g = to_float(x[r * 2 * F + F + c]);
-    y[i] = from_float<T>(h * gelu(g));
+    y[r * F + c] = from_float<T>(h * gelu(g));
   }
 }
 template <class T>
-__global__ void geglu_backward_kernel(const T* __restrict__ x, const T* __restrict__ dy, T* __restrict__ dx, int64_t F,
-                                      int64_t n) {
-  DBT_GRID_STRIDE(i, n) {
-    const int64_t r = i / F, c = i % F;
-    const float h = to_float(x[r * 2 * F + c]), g = to_float(x[r * 2 * F + F + c]), d = to_float(dy[i]);
+__global__ void geglu_backward_kernel(const T* __restrict__ x, const T* __restrict__ dy, T* __restrict__ dx, int64_t F) {
+  const int64_t r = blockIdx.x;
+  DBT_COL_STRIDE(c, F) {
+    const float h = to_float(x[r * 2 * F + c]), g = to_float(x[r * 2 * F + F + c]), d = to_float(dy[r * F + c]);
     dx[r * 2 * F + c] = from_float<T>(d * gelu(g));
     dx[r * 2 * F + F + c] = from_float<T>(d * h * gelu_grad(g));
   }
+}
+
+int col_threads(int64_t F) { return F >= 256 ? 256 : F >= 128 ? 128 : F >= 64 ? 64 : 32; }
+dim3 row_col_grid(int64_t R, int64_t F, int threads, const char* op) {
+  if (R > 0x7fffffff) throw Error(std::string(op) + ": too many rows for one launch");
+  return dim3(unsigned(R), unsigned(std::min<int64_t>(65535, std::max<int64_t>(1, (F + threads - 1) / threads))));
 }
 
 #define DBT_WARP_ROWS(r, R)                                                                      \
@@ -136,16 +146,20 @@ void activation_backward(Activation a, const Tensor& x, const Tensor& dy, Tensor
 void geglu_forward(const Tensor& x, Tensor& y) {
   const int64_t n = y.numel(), F = y.dim(-1);
   if (n == 0) return;
+  const int threads = col_threads(F);
+  const dim3 grid = row_col_grid(n / F, F, threads, "geglu_forward");
   DBT_CUDA_FLOAT_SWITCH(x.dtype(), "geglu_forward", {
-    geglu_forward_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(dptr<T>(x), dptr<T>(y), F, n);
+    geglu_forward_kernel<T><<<grid, threads, 0, stream()>>>(dptr<T>(x), dptr<T>(y), F);
   });
   check_launch("geglu_forward", {{"x", &x}, {"y", &y}});
 }
 void geglu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
   const int64_t n = dy.numel(), F = dy.dim(-1);
   if (n == 0) return;
+  const int threads = col_threads(F);
+  const dim3 grid = row_col_grid(n / F, F, threads, "geglu_backward");
   DBT_CUDA_FLOAT_SWITCH(x.dtype(), "geglu_backward", {
-    geglu_backward_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(dptr<T>(x), dptr<T>(dy), dptr<T>(dx), F, n);
+    geglu_backward_kernel<T><<<grid, threads, 0, stream()>>>(dptr<T>(x), dptr<T>(dy), dptr<T>(dx), F);
   });
   check_launch("geglu_backward", {{"x", &x}, {"dy", &dy}, {"dx", &dx}});
 }

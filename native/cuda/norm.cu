@@ -65,17 +65,28 @@ __global__ void gn_stats_final_kernel(const float* __restrict__ pmean, const flo
   }
 }
 
-// Element i of x [N, C, S]: group i / cnt, channel (i / S) % C.
+// Row blockIdx.x (= n * C + c, S elements; group row / CG) of x [N, C, S]; blockIdx.y and the threads stride
+// over the row (no per-element index division).
+#define DBT_ROW_STRIDE(s, S) \
+  for (int64_t s = int64_t(blockIdx.y) * blockDim.x + threadIdx.x; s < (S); s += int64_t(gridDim.y) * blockDim.x)
+
 template <class T>
 __global__ void gn_apply_kernel(const T* x, const T* __restrict__ gamma, const T* __restrict__ beta,
-                                const float* __restrict__ stats, int64_t n, int64_t C, int64_t S, int64_t cnt, bool silu,
-                                T* y) {
-  DBT_GRID_STRIDE(i, n) {
-    const int64_t grp = i / cnt, c = (i / S) % C;
-    float z = (to_float(x[i]) - stats[2 * grp]) * stats[2 * grp + 1] * to_float(gamma[c]) + to_float(beta[c]);
+                                const float* __restrict__ stats, int64_t C, int64_t S, int64_t CG, bool silu, T* y) {
+  const int64_t row = blockIdx.x, c = row % C, grp = row / CG;
+  const float m = stats[2 * grp], rs = stats[2 * grp + 1], ga = to_float(gamma[c]), be = to_float(beta[c]);
+  DBT_ROW_STRIDE(s, S) {
+    const int64_t i = row * S + s;
+    float z = (to_float(x[i]) - m) * rs * ga + be;
     if (silu) z = z * sigmoidf_(z);
     y[i] = from_float<T>(z);
   }
+}
+
+// Grid for a row kernel: one block row per (n, c), enough blocks along the row to cover it.
+dim3 row_grid(int64_t rows, int64_t S, int threads) {
+  if (rows > 0x7fffffff) throw Error("group_norm: too many channels for one launch");
+  return dim3(unsigned(rows), unsigned(std::min<int64_t>(65535, std::max<int64_t>(1, (S + threads - 1) / threads))));
 }
 
 // ---- GroupNorm backward ----
@@ -133,19 +144,19 @@ __global__ void gn_bwd_groups_kernel(const float* __restrict__ a, const float* _
   }
 }
 
-// dx = rstd * (d gamma - s1 / cnt - xhat s2 / cnt)
+// dx = rstd * (d gamma - s1 / cnt - xhat s2 / cnt), rows as in gn_apply_kernel.
 template <class T>
 __global__ void gn_bwd_dx_kernel(const T* x, const T* __restrict__ gamma, const T* __restrict__ beta,
                                  const T* __restrict__ mean, const T* __restrict__ rstd, const T* dy,
-                                 const float* __restrict__ s, int64_t n, int64_t C, int64_t S, int64_t cnt, bool silu,
-                                 T* dx) {
-  DBT_GRID_STRIDE(i, n) {
-    const int64_t grp = i / cnt, c = (i / S) % C;
-    const float m = to_float(mean[grp]), rs = to_float(rstd[grp]), ga = to_float(gamma[c]);
+                                 const float* __restrict__ s, int64_t C, int64_t S, int64_t CG, bool silu, T* dx) {
+  const int64_t row = blockIdx.x, c = row % C, grp = row / CG;
+  const float m = to_float(mean[grp]), rs = to_float(rstd[grp]), ga = to_float(gamma[c]), be = to_float(beta[c]);
+  const float inv = 1.0f / float(CG * S), s1 = s[2 * grp] * inv, s2 = s[2 * grp + 1] * inv;
+  DBT_ROW_STRIDE(k, S) {
+    const int64_t i = row * S + k;
     const float xh = (to_float(x[i]) - m) * rs;
-    const float d = gn_grad_in<T>(to_float(dy[i]), xh, ga, to_float(beta[c]), silu);
-    const float inv = 1.0f / float(cnt);
-    dx[i] = from_float<T>(rs * (d * ga - s[2 * grp] * inv - xh * (s[2 * grp + 1] * inv)));
+    const float d = gn_grad_in<T>(to_float(dy[i]), xh, ga, be, silu);
+    dx[i] = from_float<T>(rs * (d * ga - s1 - xh * s2));
   }
 }
 
@@ -166,16 +177,16 @@ void gn_forward_t(const Tensor& x, const Tensor& gamma, const Tensor& beta, cons
   float* pmean = dptr<float>(pm);
   float* pm2 = pmean + groups * chunks;
   cudaStream_t st = stream();
-  {
-    gn_stats_partial_kernel<T><<<dim3(unsigned(groups), unsigned(chunks)), threads_for(std::min(cnt, kGnChunk)), 0,
-                                 st>>>(dptr<T>(x), cnt, chunks, pmean, pm2);
-    check_launch("group_norm_forward", operands);
-    gn_stats_final_kernel<T><<<grid_for(groups), kThreads, 0, st>>>(pmean, pm2, groups, cnt, chunks, p.eps,
-                                                                    dptr<float>(stats), dptr<T>(mean), dptr<T>(rstd));
-    check_launch("group_norm_forward", operands);
-  }
-  gn_apply_kernel<T><<<grid_for(n), kThreads, 0, st>>>(dptr<T>(x), dptr<T>(gamma), dptr<T>(beta), dptr<float>(stats), n,
-                                                       C, S, cnt, p.silu, dptr<T>(y));
+  gn_stats_partial_kernel<T><<<dim3(unsigned(groups), unsigned(chunks)), threads_for(std::min(cnt, kGnChunk)), 0, st>>>(
+      dptr<T>(x), cnt, chunks, pmean, pm2);
+  check_launch("group_norm_forward", operands);
+  gn_stats_final_kernel<T><<<grid_for(groups), kThreads, 0, st>>>(pmean, pm2, groups, cnt, chunks, p.eps,
+                                                                  dptr<float>(stats), dptr<T>(mean), dptr<T>(rstd));
+  check_launch("group_norm_forward", operands);
+  const int threads = threads_for(S);
+  gn_apply_kernel<T><<<row_grid(N * C, S, threads), threads, 0, st>>>(dptr<T>(x), dptr<T>(gamma), dptr<T>(beta),
+                                                                      dptr<float>(stats), C, S, C / G, p.silu,
+                                                                      dptr<T>(y));
   check_launch("group_norm_forward", operands);
 }
 
@@ -184,7 +195,7 @@ void gn_backward_t(const Tensor& x, const Tensor& gamma, const Tensor& beta, con
                    const Tensor& dy, const GroupNormParams& p, Tensor* dx, Tensor* dgamma, Tensor* dbeta) {
   const int64_t N = x.dim(0), C = x.dim(1), G = p.groups;
   if (N * C == 0) return;
-  const int64_t S = x.numel() / (N * C), cnt = (C / G) * S, n = x.numel();
+  const int64_t S = x.numel() / (N * C), n = x.numel();
   auto operands = {Operand{"x", &x}, Operand{"dy", &dy}, Operand{"dx", dx}, Operand{"dgamma", dgamma}};
   if (N * C > 0x7fffffff) throw Error("group_norm_backward: too many channels for one launch");
   cudaStream_t st = stream();
@@ -202,9 +213,11 @@ void gn_backward_t(const Tensor& x, const Tensor& gamma, const Tensor& beta, con
   Tensor s = Tensor::empty(Shape{N * G, 2}, DType::f32, Device::cuda);
   gn_bwd_groups_kernel<T><<<grid_for(N * G), kThreads, 0, st>>>(a, b, dptr<T>(gamma), N, C, G, dptr<float>(s));
   check_launch("group_norm_backward", operands);
-  gn_bwd_dx_kernel<T><<<grid_for(n), kThreads, 0, st>>>(dptr<T>(x), dptr<T>(gamma), dptr<T>(beta), dptr<T>(mean),
-                                                        dptr<T>(rstd), dptr<T>(dy), dptr<float>(s), n, C, S, cnt,
-                                                        p.silu, dptr<T>(dx));
+  const int threads = threads_for(S);
+  gn_bwd_dx_kernel<T><<<row_grid(N * C, S, threads), threads, 0, st>>>(dptr<T>(x), dptr<T>(gamma), dptr<T>(beta),
+                                                                       dptr<T>(mean), dptr<T>(rstd), dptr<T>(dy),
+                                                                       dptr<float>(s), C, S, C / G, p.silu,
+                                                                       dptr<T>(dx));
   check_launch("group_norm_backward", operands);
 }
 

@@ -61,16 +61,18 @@ __global__ void adamw_kernel(T* __restrict__ param, const T* __restrict__ grad, 
 }
 
 // ---- 8-bit AdamW ----
-__constant__ float c_maps[512];  // signed code book, then unsigned (ops::dynamic_map)
+// Signed code book, then unsigned (ops::dynamic_map). Global, not __constant__: every thread loads a
+// different entry into shared memory, which constant memory would serialise.
+__device__ float g_maps[512];
 
 void upload_maps() {
   static std::once_flag once;
   std::call_once(once, [] {
     // The maps are static host arrays: the copy may complete after this returns.
-    check(cudaMemcpyToSymbolAsync(c_maps, ops::dynamic_map(true), 256 * sizeof(float), 0, cudaMemcpyHostToDevice,
+    check(cudaMemcpyToSymbolAsync(g_maps, ops::dynamic_map(true), 256 * sizeof(float), 0, cudaMemcpyHostToDevice,
                                   stream()),
           "adamw8bit_update");
-    check(cudaMemcpyToSymbolAsync(c_maps, ops::dynamic_map(false), 256 * sizeof(float), 256 * sizeof(float),
+    check(cudaMemcpyToSymbolAsync(g_maps, ops::dynamic_map(false), 256 * sizeof(float), 256 * sizeof(float),
                                   cudaMemcpyHostToDevice, stream()),
           "adamw8bit_update");
   });
@@ -107,55 +109,60 @@ struct Adam8List {
 
 constexpr int kAdam8Threads = 256;  // one thread per element of a 256-block, 8 per element of a 2048-block
 
-// Block b: quantisation block b - seg.first of the segment holding b. Dequantise, update, new absmax
-// (block max: order-free, exact), requantise. The old absmax is read by every thread before the block max's
-// barrier, and written after it.
-template <class T> __global__ void __launch_bounds__(kAdam8Threads) adam8_kernel(Adam8List list, int block, AdamHyper h) {
+// Quantisation blocks [blockIdx.x * per_cta, + per_cta) of the launch (a 256-element block is too little work
+// for a whole CTA and its code-book load). Each: find its tensor, dequantise, update, new absmax (block max:
+// order-free, exact), requantise. The old absmax is read by every thread before the block max's barrier and
+// written after it; the loop is uniform over the CTA (its barriers are reached by every thread).
+template <class T>
+__global__ void __launch_bounds__(kAdam8Threads)
+    adam8_kernel(Adam8List list, int block, int64_t total, int per_cta, AdamHyper h) {
   __shared__ float smap[256], umap[256], scratch[32];
-  smap[threadIdx.x] = c_maps[threadIdx.x];
-  umap[threadIdx.x] = c_maps[256 + threadIdx.x];
+  smap[threadIdx.x] = g_maps[threadIdx.x];
+  umap[threadIdx.x] = g_maps[256 + threadIdx.x];
   __syncthreads();
-  const int64_t b = blockIdx.x;
-  int k = 0;
-  while (k + 1 < list.count && list.seg[k + 1].first <= b) k++;
-  const Adam8Seg& s = list.seg[k];
-  const int64_t qb = b - s.first, i0 = qb * block, len = min(int64_t(block), s.n - i0);
-  T* P = static_cast<T*>(s.param);
-  const T* G = static_cast<const T*>(s.grad);
-  const float ma = s.ma[qb], va = s.va[qb];
-  constexpr int kMaxPer = 2048 / kAdam8Threads;
-  float mreg[kMaxPer], vreg[kMaxPer];
-  float am = 0.0f, av = 0.0f;
+  const int64_t b0 = int64_t(blockIdx.x) * per_cta, b1 = min(total, b0 + per_cta);
   const int per = block / kAdam8Threads;
+  constexpr int kMaxPer = 2048 / kAdam8Threads;
+  for (int64_t b = b0; b < b1; b++) {
+    int k = 0;
+    while (k + 1 < list.count && list.seg[k + 1].first <= b) k++;
+    const Adam8Seg& s = list.seg[k];
+    const int64_t qb = b - s.first, i0 = qb * block, len = min(int64_t(block), s.n - i0);
+    T* P = static_cast<T*>(s.param);
+    const T* G = static_cast<const T*>(s.grad);
+    const float ma = s.ma[qb], va = s.va[qb];
+    float mreg[kMaxPer], vreg[kMaxPer];
+    float am = 0.0f, av = 0.0f;
 #pragma unroll
-  for (int j = 0; j < kMaxPer; j++) {
-    const int64_t e = threadIdx.x + int64_t(j) * kAdam8Threads;
-    mreg[j] = 0.0f;
-    vreg[j] = 0.0f;
-    if (j < per && e < len) {
-      const int64_t i = i0 + e;
-      float mi = __fmul_rn(smap[s.mq[i]], ma), vi = __fmul_rn(umap[s.vq[i]], va);
-      const float p = adam_step(h, to_float(P[i]), __fmul_rn(to_float(G[i]), h.gs), mi, vi);
-      P[i] = from_float<T>(p);
-      mreg[j] = mi;
-      vreg[j] = vi;
-      am = fmaxf(am, fabsf(mi));
-      av = fmaxf(av, vi);
+    for (int j = 0; j < kMaxPer; j++) {
+      const int64_t e = threadIdx.x + int64_t(j) * kAdam8Threads;
+      mreg[j] = 0.0f;
+      vreg[j] = 0.0f;
+      if (j < per && e < len) {
+        const int64_t i = i0 + e;
+        float mi = __fmul_rn(smap[s.mq[i]], ma), vi = __fmul_rn(umap[s.vq[i]], va);
+        const float p = adam_step(h, to_float(P[i]), __fmul_rn(to_float(G[i]), h.gs), mi, vi);
+        P[i] = from_float<T>(p);
+        mreg[j] = mi;
+        vreg[j] = vi;
+        am = fmaxf(am, fabsf(mi));
+        av = fmaxf(av, vi);
+      }
     }
-  }
-  am = block_max(am, scratch);
-  av = block_max(av, scratch);
-  if (threadIdx.x == 0) {
-    s.ma[qb] = am;
-    s.va[qb] = av;
-  }
+    am = block_max(am, scratch);
+    av = block_max(av, scratch);
+    if (threadIdx.x == 0) {
+      s.ma[qb] = am;
+      s.va[qb] = av;
+    }
 #pragma unroll
-  for (int j = 0; j < kMaxPer; j++) {
-    const int64_t e = threadIdx.x + int64_t(j) * kAdam8Threads;
-    if (j < per && e < len) {
-      const int64_t i = i0 + e;
-      s.mq[i] = nearest_code(smap, am > 0.0f ? __fdiv_rn(mreg[j], am) : 0.0f);
-      s.vq[i] = nearest_code(umap, av > 0.0f ? __fdiv_rn(vreg[j], av) : 0.0f);
+    for (int j = 0; j < kMaxPer; j++) {
+      const int64_t e = threadIdx.x + int64_t(j) * kAdam8Threads;
+      if (j < per && e < len) {
+        const int64_t i = i0 + e;
+        s.mq[i] = nearest_code(smap, am > 0.0f ? __fdiv_rn(mreg[j], am) : 0.0f);
+        s.vq[i] = nearest_code(umap, av > 0.0f ? __fdiv_rn(vreg[j], av) : 0.0f);
+      }
     }
   }
 }
@@ -176,7 +183,9 @@ void adam8_run(const std::vector<Adam8Tensor>& ts, int block, const AdamWParams&
   auto flush = [&] {
     if (list.count == 0) return;
     DBT_CUDA_FLOAT_SWITCH(dt, "adamw8bit_update", {
-      adam8_kernel<T><<<unsigned(blocks), kAdam8Threads, 0, stream()>>>(list, block, h);
+      const int per_cta = block >= 2048 ? 1 : 8;
+      adam8_kernel<T><<<unsigned((blocks + per_cta - 1) / per_cta), kAdam8Threads, 0, stream()>>>(list, block, blocks,
+                                                                                                  per_cta, h);
     });
     check_launch("adamw8bit_update", {{"param", ts.size() == 1 ? ts[0].param : nullptr}});
     list = Adam8List{};

@@ -1,5 +1,6 @@
 // Data movement: nearest 2x upsampling (forward for any dtype, backward summing each 2x2 block in f32),
 // concat and split along any dim (element copies, any dtype: moved as 1/2/4/8-byte words).
+#include <string>
 #include <vector>
 
 #include "common.cuh"
@@ -8,24 +9,34 @@
 namespace dbt::cuda {
 namespace {
 
-// y [P, 2H, 2W] from x [P, H, W] (P = N * C); thread per output element.
-template <class U>
-__global__ void upsample_forward_kernel(const U* __restrict__ x, U* __restrict__ y, int64_t H, int64_t W, int64_t n) {
-  DBT_GRID_STRIDE(i, n) {
-    const int64_t j = i % (2 * W), r = i / (2 * W), ii = r % (2 * H), p = r / (2 * H);
-    y[i] = x[(p * H + ii / 2) * W + j / 2];
+// Block row blockIdx.x is one image row; blockIdx.y and the threads stride over its columns.
+#define DBT_COL_STRIDE(c, W) \
+  for (int64_t c = int64_t(blockIdx.y) * blockDim.x + threadIdx.x; c < (W); c += int64_t(gridDim.y) * blockDim.x)
+
+// y [P, 2H, 2W] from x [P, H, W] (P = N * C): row blockIdx.x of y (p = row / 2H, i = row % 2H).
+template <class U> __global__ void upsample_forward_kernel(const U* __restrict__ x, U* __restrict__ y, int64_t H, int64_t W) {
+  const int64_t row = blockIdx.x, p = row / (2 * H), i = row % (2 * H);
+  const U* xr = x + (p * H + i / 2) * W;
+  U* yr = y + row * 2 * W;
+  DBT_COL_STRIDE(j, 2 * W) yr[j] = xr[j / 2];
+}
+
+// dx [P, H, W]: row blockIdx.x of dx; each element adds its 2x2 block of dy in a fixed order.
+template <class T>
+__global__ void upsample_backward_kernel(const T* __restrict__ dy, T* __restrict__ dx, int64_t H, int64_t W) {
+  const int64_t row = blockIdx.x, p = row / H, i = row % H;
+  const T* d0 = dy + (p * 2 * H + 2 * i) * 2 * W;
+  const T* d1 = d0 + 2 * W;
+  DBT_COL_STRIDE(j, W) {
+    dx[row * W + j] = from_float<T>(((to_float(d0[2 * j]) + to_float(d0[2 * j + 1])) + to_float(d1[2 * j])) +
+                                    to_float(d1[2 * j + 1]));
   }
 }
 
-// dx [P, H, W]: thread per input element, the four dy values added in a fixed order.
-template <class T>
-__global__ void upsample_backward_kernel(const T* __restrict__ dy, T* __restrict__ dx, int64_t H, int64_t W, int64_t n) {
-  DBT_GRID_STRIDE(i, n) {
-    const int64_t j = i % W, r = i / W, ii = r % H, p = r / H;
-    const T* d0 = dy + (p * 2 * H + 2 * ii) * 2 * W + 2 * j;
-    const T* d1 = d0 + 2 * W;
-    dx[i] = from_float<T>(((to_float(d0[0]) + to_float(d0[1])) + to_float(d1[0])) + to_float(d1[1]));
-  }
+int col_threads(int64_t W) { return W >= 256 ? 256 : W >= 128 ? 128 : W >= 64 ? 64 : 32; }
+dim3 row_col_grid(int64_t rows, int64_t W, int threads, const char* op) {
+  if (rows > 0x7fffffff) throw Error(std::string(op) + ": too many rows for one launch");
+  return dim3(unsigned(rows), unsigned(std::min<int64_t>(65535, std::max<int64_t>(1, (W + threads - 1) / threads))));
 }
 
 // One part of a concat (to_y) or split (!to_y): part [outer, len] <-> y [outer, ylen] columns [at, at + len).
@@ -53,10 +64,12 @@ template <class F> void by_word_size(DType dt, const char* op, F&& f) {
 void upsample_nearest2x_forward(const Tensor& x, Tensor& y) {
   const int64_t n = y.numel(), H = x.dim(2), W = x.dim(3);
   if (n == 0) return;
+  const int threads = col_threads(2 * W);
+  const dim3 grid = row_col_grid(x.dim(0) * x.dim(1) * 2 * H, 2 * W, threads, "upsample_nearest2x_forward");
   by_word_size(x.dtype(), "upsample_nearest2x_forward", [&](auto word) {
     using U = decltype(word);
-    upsample_forward_kernel<U><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const U*>(x.raw()),
-                                                                       static_cast<U*>(y.raw()), H, W, n);
+    upsample_forward_kernel<U><<<grid, threads, 0, stream()>>>(static_cast<const U*>(x.raw()), static_cast<U*>(y.raw()),
+                                                               H, W);
   });
   check_launch("upsample_nearest2x_forward", {{"x", &x}, {"y", &y}});
 }
@@ -64,8 +77,10 @@ void upsample_nearest2x_forward(const Tensor& x, Tensor& y) {
 void upsample_nearest2x_backward(const Tensor& dy, Tensor& dx) {
   const int64_t n = dx.numel(), H = dx.dim(2), W = dx.dim(3);
   if (n == 0) return;
+  const int threads = col_threads(W);
+  const dim3 grid = row_col_grid(dx.dim(0) * dx.dim(1) * H, W, threads, "upsample_nearest2x_backward");
   DBT_CUDA_FLOAT_SWITCH(dx.dtype(), "upsample_nearest2x_backward", {
-    upsample_backward_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(dptr<T>(dy), dptr<T>(dx), H, W, n);
+    upsample_backward_kernel<T><<<grid, threads, 0, stream()>>>(dptr<T>(dy), dptr<T>(dx), H, W);
   });
   check_launch("upsample_nearest2x_backward", {{"dy", &dy}, {"dx", &dx}});
 }
