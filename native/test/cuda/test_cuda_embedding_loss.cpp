@@ -1,5 +1,6 @@
 // Embedding lookup / scatter-add gradient (repeated ids, bit-identical to the CPU order in f32), timestep
 // embedding, sum / mean and the weighted MSE loss on the GPU against the CPU reference.
+#include <algorithm>
 #include <cmath>
 
 #include "cuda_util.h"
@@ -92,7 +93,9 @@ DBT_TEST(cuda_sum_and_mean_match_reference) {
     for (const Shape& s : {Shape{1}, Shape{1000}, Shape{3, 16385}, Shape{2, 4, 64, 64}, Shape{1000003}})
       for (bool mean : {false, true}) {
         std::string what = std::string(mean ? "mean " : "sum ") + s.str();
-        Tensor x = rnd(s, seed++, -0.5, 1.5);  // mean away from 0: the relative check is meaningful
+        // Mean away from 0 (the relative check is meaningful), sums kept inside f16's range (65504).
+        const double scale = std::min(1.0, 20000.0 / double(s.numel()));
+        Tensor x = rnd(s, seed++, -0.5 * scale, 1.5 * scale);
         Tensor want = Tensor::empty({1}, DType::f64);
         ops::reduce_all(rounded64(x, dt), mean, want);
         Tensor y = poisoned({1}, dt);
@@ -103,7 +106,8 @@ DBT_TEST(cuda_sum_and_mean_match_reference) {
         ops::reduce_all_backward(rounded64(dy, dt), mean, wdx);
         Tensor dx = poisoned(s, dt);
         ops::reduce_all_backward(upload(dy, dt), mean, dx);
-        expect_close_dev(dx, wdx, dt, what + " backward");
+        // dy / numel is subnormal in f16 for long tensors: compare with the reference rounded to the dtype.
+        expect_close_dev(dx, rounded64(wdx, dt), dt, what + " backward");
       }
 }
 
