@@ -28,6 +28,8 @@ const Case kCases[] = {
     {"3x3 s2 narrow (W = 1, 2)", 2, 3, 4, 5, 1, 3, Conv2dParams::make(2, 1)},
     {"3x3 s2 vae pad, W = 2", 1, 3, 2, 4, 2, 3, Conv2dParams{2, 0, 1, 0, 1}},
     {"3x3 s1 p1 Winograd path (>= 1024 pixels, odd sizes)", 2, 17, 18, 33, 35, 3, Conv2dParams::make(1, 1)},
+    // more channels than one k block of the packed GEMM (the weights are packed per k block)
+    {"3x3 s1 p1 Winograd path, deep", 1, 390, 13, 32, 32, 3, Conv2dParams::make(1, 1)},
 };
 
 std::string label(const Case& c) { return c.name; }

@@ -326,14 +326,12 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
   gemm_packed(M, N, K, src, b, beta, C, ldc);
 }
 
-void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSource& b, float beta, float* C,
-                 int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    scale_c(M, N, beta, C, ldc);
-    return;
-  }
-  const KernelSpec& ks = kernel_spec(N);
+namespace {
+
+// Runs the product on the pool. pre may hold a prepacked A (PackedA); whatever else every part would
+// pack in full is prepacked here.
+void gemm_run(const KernelSpec& ks, int64_t M, int64_t N, int64_t K, const ASource& a, const BSource& b, float beta,
+              float* C, int64_t ldc, Prepacked pre) {
   // Split the larger of M and N into a few parts per thread (the pool hands them out dynamically),
   // aligned to the tile size. Small problems run on the calling thread.
   int threads = num_threads();
@@ -345,11 +343,10 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSourc
   int64_t parts = std::min<int64_t>(threads == 1 ? 1 : int64_t(threads) * 3, units);
   // With several parts, the operand every part would pack in full (B when splitting M, A when splitting
   // N) is packed once up front, in parallel, and shared.
-  Prepacked pre;
   Tensor shared;
   if (parts > 1) {
     const int64_t kblocks = (K + ks.kc - 1) / ks.kc;
-    if (split_m) {
+    if (split_m && !pre.b) {
       pre.n_pad = (N + ks.nr - 1) / ks.nr * ks.nr;
       shared = Tensor::empty(Shape{K * pre.n_pad});
       float* dst = shared.data<float>();
@@ -361,7 +358,7 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSourc
         }
       });
       pre.b = dst;
-    } else {
+    } else if (!split_m && !pre.a) {
       pre.m_pad = (M + ks.mr - 1) / ks.mr * ks.mr;
       shared = Tensor::empty(Shape{K * pre.m_pad});
       float* dst = shared.data<float>();
@@ -384,6 +381,51 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSourc
         gemm_serial(ks, 0, M, u0 * unit, std::min(N, u1 * unit), K, a, b, beta, C, ldc, pre);
     }
   });
+}
+
+}  // namespace
+
+void gemm_packed(int64_t M, int64_t N, int64_t K, const ASource& a, const BSource& b, float beta, float* C,
+                 int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  gemm_run(kernel_spec(N), M, N, K, a, b, beta, C, ldc, Prepacked{});
+}
+
+int64_t packed_a_size(int64_t M, int64_t K, int64_t N) {
+  const KernelSpec& ks = kernel_spec(N);
+  return K * ((M + ks.mr - 1) / ks.mr * ks.mr);
+}
+
+PackedA packed_a_layout(int64_t M, int64_t K, int64_t N, float* dst) {
+  const KernelSpec& ks = kernel_spec(N);
+  PackedA out;
+  out.data = dst;
+  out.M = M;
+  out.K = K;
+  out.N = N;
+  out.m_pad = (M + ks.mr - 1) / ks.mr * ks.mr;
+  out.kc = ks.kc;
+  out.mr = ks.mr;
+  return out;
+}
+
+void gemm_packed_a(const PackedA& a, const float* B, int64_t ldb, bool trans_b, float beta, float* C, int64_t ldc) {
+  if (a.M <= 0 || a.N <= 0) return;
+  if (a.K <= 0) {
+    scale_c(a.M, a.N, beta, C, ldc);
+    return;
+  }
+  const KernelSpec& ks = kernel_spec(a.N);
+  if (ks.mr != a.mr || ks.kc != a.kc) throw Error("gemm_packed_a: A was packed for another GEMM kernel");
+  Prepacked pre;
+  pre.a = a.data;
+  pre.m_pad = a.m_pad;
+  PlainB pb{B, ldb, trans_b};
+  gemm_run(ks, a.M, a.N, a.K, ASource{nullptr, nullptr}, BSource{pack_plain_b, &pb}, beta, C, ldc, pre);
 }
 
 int64_t packed_b_size(int64_t K, int64_t N) {

@@ -4,6 +4,7 @@
 // columns: each C element is computed by one thread with the same k order, so results do not depend on
 // the thread count. Called inside a parallel_for it runs single-threaded.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 namespace dbt::cpu {
@@ -51,6 +52,23 @@ PackedB pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, 
 // C[M,N] = alpha * op(A) @ B + beta * C with B packed by pack_b.
 void gemm_packed_b(int64_t M, const float* A, int64_t lda, bool trans_a, float alpha, const PackedB& b, float beta,
                    float* C, int64_t ldc);
+
+// A packed by the caller, panel by panel, for products with N columns (Winograd writes its transformed
+// weights straight into this layout). Panel (i0, k0), i0 a multiple of mr and k0 of kc, holds rows
+// [i0, i0+mr) x columns [k0, k0+kcb) as kcb*mr floats, row k of the panel holding the mr rows' values at
+// column k0+k (kcb = min(kc, K-k0)); rows past M are zero. The layout follows the kernel in use for N:
+// build it and multiply with the same simd level.
+struct PackedA {
+  float* data = nullptr;
+  int64_t M = 0, K = 0, N = 0, m_pad = 0, kc = 0;
+  int mr = 0;
+  float* panel(int64_t i0, int64_t k0) const { return data + k0 * m_pad + i0 * std::min(kc, K - k0); }
+};
+// Number of floats a PackedA for an M x K operand of products with N columns takes.
+int64_t packed_a_size(int64_t M, int64_t K, int64_t N);
+PackedA packed_a_layout(int64_t M, int64_t K, int64_t N, float* dst);
+// C[M,N] = A @ op(B) + beta * C, A packed (a.N columns), B [K,N] with ldb or [N,K] when trans_b.
+void gemm_packed_a(const PackedA& a, const float* B, int64_t ldb, bool trans_b, float beta, float* C, int64_t ldc);
 
 // Tile sizes of the kernel in use (for implicit-GEMM packers and tests).
 int gemm_nr();
