@@ -18,13 +18,16 @@ struct BSource {
 
 // Writes rows [i0, i0+rows) x columns [k0, k0+kc) of the logical M x K matrix A as one panel of kc*mr
 // floats (row k of the panel holds the mr rows' values at column k), zero-padding rows past `rows`.
-// direct (optional): A(i, k) = direct[k * direct_ld + i] already (a transposed A, alpha 1). When N spans
-// at most two column panels each A panel is used once or twice, and full panels are read in place.
+// direct (optional): A(i, k) = direct[i * direct_rs + k * direct_ld] already (alpha 1). A transposed A
+// (direct_rs 1) is read in place when N spans at most two column panels (each A panel is then used once or
+// twice); a row-major A (direct_ld 1) is read in place when the kernel has a row-reading variant
+// (AVX-512) and N spans at most 32 column panels: its full tiles are then never packed. Edge tiles (fewer than mr rows) are always packed.
 struct ASource {
   void (*pack)(const void* ctx, int64_t i0, int rows, int64_t k0, int64_t kc, int mr, float* dst);
   const void* ctx;
   const float* direct = nullptr;
   int64_t direct_ld = 0;
+  int64_t direct_rs = 1;
 };
 
 // C[M,N] = A @ B + beta * C, both operands supplied by packers (implicit GEMM on both sides).
