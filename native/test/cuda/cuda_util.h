@@ -2,7 +2,8 @@
 // outputs, and the per-dtype tolerance every CUDA op is held to against the CPU reference:
 //   |got - want| <= rtol * (rms(want) + |want|)   with rtol f32 1e-5, f16 2e-3, bf16 1e-2
 // (inputs are rounded to the dtype before the reference sees them, so only the kernel's own arithmetic
-// and its final rounding count). The rms term is the absolute floor for outputs that cancel to ~0.
+// and its final rounding count). The rms term is the absolute floor for outputs that cancel to ~0; f16
+// adds one subnormal step (2^-24), the spacing of its results below 2^-14.
 #pragma once
 #include <string>
 #include <vector>
