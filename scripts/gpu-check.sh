@@ -55,7 +55,9 @@ echo "cores: $(nproc)"
 DEVICE=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)
 
 phase "build (make -C native -j$(nproc), CUDA for the visible GPU)"
-if ! DBT_CUDA=1 DBT_CUDA_WERROR=0 run_for "$(limit 300 150)" make -C native -j"$(nproc)" cuda out/dbt-test \
+# OUT=out on the command line: the Makefile's build directory is `OUT ?= out`, and $OUT in the environment
+# (the GPU machine's output folder) would otherwise move the whole build there.
+if ! DBT_CUDA=1 DBT_CUDA_WERROR=${DBT_CUDA_WERROR:-0} run_for "$(limit 300 150)" make -C native -j"$(nproc)" OUT=out cuda out/dbt-test \
   >"$LOGDIR/build.log" 2>&1; then
   tail -n 60 "$LOGDIR/build.log"
   note "build: FAILED (exit $rc after ${took}s; 124 = out of time) - full log: $LOGDIR/build.log"
@@ -71,6 +73,7 @@ if run_for "$(limit 200 60)" native/out/dbt-test-cuda; then
 else
   status=1
   note "tests: FAILED (exit $rc after ${took}s; 124 = out of time, 2 = no usable GPU)"
+  [[ $rc == 2 ]] && exit 1
 fi
 if run_for 30 native/out/dbt-test cuda_status; then
   note "cuda_status (CPU runner): ok"
