@@ -99,6 +99,7 @@ __device__ __forceinline__ void load_rows(T* dst, const T* src, int64_t rs, int 
   constexpr int V = 16 / int(sizeof(T));
   constexpr int kChunks = DP / V;
   constexpr int LD = ld_dp<T, DP>();
+  static_assert(LD * sizeof(T) % 16 == 0 && DP % V == 0, "16-byte row chunks in the tile");
   const bool vec = ((reinterpret_cast<uintptr_t>(src) | uintptr_t(rs * int64_t(sizeof(T)))) & 15) == 0;
   for (int i = tid; i < n * kChunks; i += nthreads) {
     const int r = i / kChunks, c0 = (i - r * kChunks) * V, gr = r0 + r;
@@ -125,6 +126,13 @@ template <class T, int DP> struct TcWarp {
   using FragBr = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, T, nvcuda::wmma::row_major>;
   using FragC = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>;
   static constexpr int kF = DP / 16;
+  // WMMA: ldm a multiple of 8 (16-bit) or 4 (f32 scores); every fragment pointer 32-byte aligned. Regions
+  // are 128-byte aligned (Carve); within them fragments start at multiples of 16 rows and 16 columns, and
+  // each warp's slice of a region is 16 rows.
+  static_assert(sizeof(T) == 2 && DP % 16 == 0 && kTile % 16 == 0, "16-bit operands, whole 16x16 fragments");
+  static_assert(ld_dp<T, DP>() % 8 == 0 && ld_p<T>() % 8 == 0 && kLdS % 4 == 0, "WMMA ldm");
+  static_assert(16 * ld_dp<T, DP>() * 2 % 32 == 0 && 16 * ld_p<T>() * 2 % 32 == 0 && 16 * kLdS * 4 % 32 == 0,
+                "per-warp and per-fragment offsets keep 32-byte alignment");
   struct Acc {
     FragC f[kF];
   };

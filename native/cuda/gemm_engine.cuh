@@ -106,6 +106,12 @@ template <bool KCONTIG, int ROWS> struct TileShape {
   static constexpr int kLd = KCONTIG ? kBK + kPad : ROWS + kPad;
   static constexpr int kElems = KCONTIG ? ROWS * kLd : kBK * kLd;
   static constexpr int kChunks = ROWS * kBK / 8;  // 8-element chunks per tile
+  // WMMA needs ldm a multiple of 8 (16-bit) and 32-byte aligned fragment pointers; the uint4 stores need
+  // 16-byte chunk offsets. Fragments start at multiples of 16 rows/k (16 * kLd * 2 bytes: a multiple of 32
+  // when kLd is a multiple of 8), in buffers of kElems elements from a 128-byte aligned base.
+  static_assert(kLd % 8 == 0, "WMMA ldm (16-bit) must be a multiple of 8");
+  static_assert(kElems * 2 % 32 == 0, "each tile buffer must keep fragment pointers 32-byte aligned");
+  static_assert(ROWS % 16 == 0 && kBK % 16 == 0, "tiles hold whole 16x16 fragments");
   // Shared-memory offset of chunk c and its (row, k) within the tile.
   __device__ static __forceinline__ void chunk(int c, int& row, int& k, int& off) {
     if (KCONTIG) {
