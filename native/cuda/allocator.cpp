@@ -9,15 +9,6 @@
 
 namespace dbt::cuda {
 
-size_t allocation_class(size_t bytes) {
-  constexpr size_t kSmallStep = 512, kSmallMax = size_t(1) << 20;
-  if (bytes <= kSmallMax) return bytes == 0 ? kSmallStep : (bytes + kSmallStep - 1) / kSmallStep * kSmallStep;
-  size_t octave = kSmallMax;  // largest power of two <= bytes
-  while (octave <= bytes / 2) octave *= 2;
-  size_t step = octave / 8;
-  return (bytes + step - 1) / step * step;
-}
-
 namespace {
 
 class CachingAllocator final : public Allocator {

@@ -15,7 +15,16 @@ namespace dbt::cuda {
 
 // Installs the allocator for Device::cuda (called by register_backend).
 void install_allocator();
-// Size class of a request (exposed for tests).
-size_t allocation_class(size_t bytes);
+
+// Size class of a request: multiples of 512 B up to 1 MiB, then 8 classes per power of two. Inline (plain
+// arithmetic) so the CPU test runner checks it without a GPU (test/test_cuda_plan.cpp).
+inline size_t allocation_class(size_t bytes) {
+  constexpr size_t kSmallStep = 512, kSmallMax = size_t(1) << 20;
+  if (bytes <= kSmallMax) return bytes == 0 ? kSmallStep : (bytes + kSmallStep - 1) / kSmallStep * kSmallStep;
+  size_t octave = kSmallMax;  // largest power of two <= bytes
+  while (octave <= bytes / 2) octave *= 2;
+  size_t step = octave / 8;
+  return (bytes + step - 1) / step * step;
+}
 
 }  // namespace dbt::cuda

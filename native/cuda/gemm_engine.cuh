@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "common.cuh"
+#include "gemm_plan.h"
 
 namespace dbt::cuda::gemm {
 
@@ -98,7 +99,6 @@ struct Range {
 };
 
 // ---- tensor-core kernel ----
-constexpr int kBK = 32;
 constexpr int kPad = 8;  // 16 bytes: keeps WMMA pointers 32-byte aligned and spreads banks
 
 template <bool KCONTIG, int ROWS> struct TileShape {
@@ -259,8 +259,6 @@ __global__ void __launch_bounds__(WM * WN * 32) gemm_tc_kernel(LA la, LB lb, Epi
 }
 
 // ---- exact f32 kernel (SIMT) ----
-constexpr int kSimtBM = 64, kSimtBN = 64, kSimtBK = 16;
-
 template <class LA, class LB, class Epi>
 __global__ void __launch_bounds__(256) gemm_simt_kernel(LA la, LB lb, Epi epi, Range pr) {
   __shared__ float As[kSimtBK][kSimtBM + 4];
@@ -331,23 +329,12 @@ void run(const LA& la, const LB& lb, Epilogue<T> epi, int M, int N, int K, int b
                           std::to_string(dev.major) + "." + std::to_string(dev.minor) + "): use f16 or f32",
                   describe_operands(operands));
   constexpr bool kSimt = std::is_same_v<T, float>;
-  const bool big = !kSimt && int64_t((M + 127) / 128) * ((N + 127) / 128) * batches >= dev.sms;
-  const int bm = kSimt ? kSimtBM : big ? 128 : 64, bn = bm;
-  const int64_t tiles = int64_t((M + bm - 1) / bm) * ((N + bn - 1) / bn) * batches;
-  // Split K when the tiles cannot fill the GPU twice over and each split keeps >= 4 k-tiles of 32.
-  int splits = 1;
-  const int64_t want = 2 * int64_t(dev.sms);
-  if (tiles < want && K >= 8 * kBK) {
-    int64_t s = std::min<int64_t>((want + tiles - 1) / tiles, K / (4 * kBK));
-    const int64_t out_bytes = int64_t(M) * N * batches * 4;
-    s = std::min<int64_t>(s, std::max<int64_t>(1, (int64_t(256) << 20) / out_bytes));  // workspace <= 256 MiB
-    splits = int(std::max<int64_t>(1, std::min<int64_t>(s, 64)));
-  }
-  int k_per_split = ((K + splits - 1) / splits + kBK - 1) / kBK * kBK;
-  if (k_per_split == 0) k_per_split = kBK;
-  splits = std::max(1, (K + k_per_split - 1) / k_per_split);
-  if (int64_t(batches) * splits > 65535)
-    throw OpError(op, "too many batches for one launch (" + std::to_string(batches) + ")", describe_operands(operands));
+  const Plan pl = plan(M, N, K, batches, dev.sms, kSimt);
+  if (pl.error) throw OpError(op, std::string(pl.error) + " (" + std::to_string(batches) + " batches, M " +
+                                      std::to_string(M) + ", " + std::to_string(pl.splits) + " K splits)",
+                              describe_operands(operands));
+  const bool big = pl.big;
+  const int splits = pl.splits, k_per_split = pl.k_per_split;
 
   Tensor ws;
   Epilogue<T> kepi = epi;
@@ -363,7 +350,7 @@ void run(const LA& la, const LB& lb, Epilogue<T> epi, int M, int N, int K, int b
   epi.batches = batches;
   Range pr{M, N, K, batches, splits, k_per_split};
   cudaStream_t st = stream();
-  dim3 grid(unsigned((N + bn - 1) / bn), unsigned((M + bm - 1) / bm), unsigned(batches * splits));
+  dim3 grid(unsigned(pl.grid_x), unsigned(pl.grid_y), unsigned(pl.grid_z));
   if constexpr (kSimt) {
     gemm_simt_kernel<LA, LB, Epilogue<T>><<<grid, 256, 0, st>>>(la, lb, kepi, pr);
   } else {
