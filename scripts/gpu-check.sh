@@ -57,8 +57,9 @@ DEVICE=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n
 phase "build (make -C native -j$(nproc), CUDA for the visible GPU)"
 # OUT=out on the command line: the Makefile's build directory is `OUT ?= out`, and $OUT in the environment
 # (the GPU machine's output folder) would otherwise move the whole build there.
-if ! DBT_CUDA=1 DBT_CUDA_WERROR=${DBT_CUDA_WERROR:-0} run_for "$(limit 300 150)" make -C native -j"$(nproc)" OUT=out cuda out/dbt-test \
-  >"$LOGDIR/build.log" 2>&1; then
+# -lineinfo: compute-sanitizer (below) names source lines; the code is the same.
+if ! DBT_CUDA=1 DBT_CUDA_WERROR=${DBT_CUDA_WERROR:-0} run_for "$(limit 300 150)" make -C native -j"$(nproc)" OUT=out \
+  NVCCFLAGS="-O3 -lineinfo" cuda out/dbt-test >"$LOGDIR/build.log" 2>&1; then
   tail -n 60 "$LOGDIR/build.log"
   note "build: FAILED (exit $rc after ${took}s; 124 = out of time) - full log: $LOGDIR/build.log"
   exit 1
@@ -68,12 +69,38 @@ grep -m1 -- "-gencode" "$LOGDIR/build.log" | sed 's/ -I.*//' || true
 grep -B2 -A3 'warning' "$LOGDIR/build.log" | head -n 40 || true
 
 phase "CUDA op tests (against the CPU reference)"
-if run_for "$(limit 200 60)" native/out/dbt-test-cuda; then
+# DBT_CUDA_SYNC=1: each kernel is waited for, so an asynchronous error is reported by the op that caused it.
+DBT_CUDA_SYNC=1 run_for "$(limit 200 60)" native/out/dbt-test-cuda >"$LOGDIR/tests.log" 2>&1
+cat "$LOGDIR/tests.log"
+if [[ $rc == 0 ]]; then
   note "tests: passed (${took}s)"
 else
   status=1
-  note "tests: FAILED (exit $rc after ${took}s; 124 = out of time, 2 = no usable GPU)"
+  note "tests: FAILED (exit $rc after ${took}s; 124 = out of time, 2 = no usable GPU): $(grep -c '^FAIL' "$LOGDIR/tests.log") failed"
   [[ $rc == 2 ]] && exit 1
+  # A sticky CUDA error (illegal address, ...) fails every later test of the process, and a crash loses
+  # them: each test that did not pass runs again in its own process, and one failing with a CUDA error
+  # once more under compute-sanitizer (when the toolkit has it) to name the kernel and line.
+  sanitizer=$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")/compute-sanitizer
+  again=()
+  for t in $(grep -ho 'DBT_TEST([a-z0-9_]*)' native/test/cuda/*.cpp | sed 's/DBT_TEST(\(.*\))/\1/'); do
+    grep -qE "^ok   $t " "$LOGDIR/tests.log" || again+=("$t")
+  done
+  note "rerun one per process: ${again[*]}"
+  for t in "${again[@]}"; do
+    if (($(left) < 70)); then note "rerun: stopped, $(left) s left"; break; fi
+    DBT_CUDA_SYNC=1 run_for 60 native/out/dbt-test-cuda "$t" >"$LOGDIR/rerun-$t.log" 2>&1
+    if [[ $rc == 0 ]]; then
+      note "rerun $t: ok alone"
+      continue
+    fi
+    note "rerun $t: exit $rc: $(grep -m1 -A1 '^FAIL' "$LOGDIR/rerun-$t.log" | tail -n1 | cut -c1-400)"
+    if grep -q "CUDA error" "$LOGDIR/rerun-$t.log" && [[ -x $sanitizer ]] && (($(left) > 100)); then
+      run_for 90 "$sanitizer" --tool memcheck --print-limit 4 native/out/dbt-test-cuda "$t" >"$LOGDIR/memcheck-$t.log" 2>&1
+      note "memcheck $t (exit $rc): $(grep -m6 -E 'Invalid|Misaligned|Out of bounds|at .*\.cu:[0-9]+|ERROR SUMMARY' \
+        "$LOGDIR/memcheck-$t.log" | tr -s ' \n' ' ' | cut -c1-600)"
+    fi
+  done
 fi
 if run_for 30 native/out/dbt-test cuda_status; then
   note "cuda_status (CPU runner): ok"
