@@ -44,7 +44,7 @@ CUDA_HOST_SRCS := $(sort $(wildcard cuda/*.cpp))
 CUDA_OBJS := $(CUDA_SRCS:%.cu=$(OUT)/obj/%.o) $(CUDA_HOST_SRCS:%.cpp=$(OUT)/obj/%.o)
 CUDA_TEST_SRCS := $(sort $(wildcard test/cuda/*.cpp))
 CUDA_BENCH_SRCS := $(sort $(wildcard bench/cuda/*.cpp))
-CUDA_TEST_OBJS := $(CUDA_TEST_SRCS:%.cpp=$(OUT)/obj/%.o) $(OUT)/obj/test/cuda/harness_main.o
+CUDA_TEST_OBJS := $(CUDA_TEST_SRCS:%.cpp=$(OUT)/obj/%.o) $(OUT)/obj/test/cuda/harness_main.o $(OUT)/obj/test/nn_util.o
 CUDA_BENCH_OBJS := $(CUDA_BENCH_SRCS:%.cpp=$(OUT)/obj/%.o)
 
 CUDA_DEFS := -DDBT_WITH_CUDA -DDBT_CUDA_ARCHS='"$(CUDA_ARCH_LIST)"' -DDBT_CUDA_PTX_ARCH=$(CUDA_PTX_ARCH)

@@ -159,6 +159,7 @@ bool register_backend() {
   register_loss();
   register_attention();
   register_optim();
+  register_transpose();
   return true;
 }
 

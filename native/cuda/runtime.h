@@ -71,5 +71,6 @@ void register_embedding();
 void register_loss();
 void register_attention();
 void register_optim();
+void register_transpose();
 
 }  // namespace dbt::cuda

@@ -5,6 +5,7 @@
 #include "ops/embedding.h"
 #include "ops/loss.h"
 #include "ops/shape_ops.h"
+#include "ops/tensor_ops.h"
 
 using namespace dbt;
 using namespace dbt::test;
@@ -50,6 +51,31 @@ DBT_TEST(concat_and_split_are_inverse_and_match_reference) {
   EXPECT_TRUE(get(cat, 2) == get(p1, 0) && get(cat, 3) == get(p0, 2), "concat along the last dim");
   Tensor wrong = Tensor::empty({1, 9, 4, 5});
   expect_throws<OpError>([&] { ops::concat({h, skip}, 1, wrong); }, "concat: input 0 must match y", "bad concat");
+}
+
+DBT_TEST(transpose_matches_reference_and_is_its_own_inverse) {
+  // Odd sizes (partial 32 x 32 blocks), every word size the fast path handles (f16 via 16-bit words).
+  for (Shape s : {Shape{2, 37, 70}, Shape{1, 64, 320}, Shape{3, 1, 5}}) {
+    for (DType dt : {DType::f32, DType::f64, DType::i32}) {
+      Tensor x = rand_tensor(s, 3, -9, 9, dt);
+      Tensor y = Tensor::empty({s[0], s[2], s[1]}, dt), ry = Tensor::empty({s[0], s[2], s[1]}, dt);
+      ops::transpose(x, y);
+      ops::ref::transpose(x, ry);
+      expect_equal_bits(y, ry, "transpose " + s.str() + " vs reference");
+      if (s[1] > 1) EXPECT_TRUE(get(y, 1) == get(x, s[2]), "y[0][0][1] = x[0][1][0]");
+      Tensor back = Tensor::empty(s, dt);
+      ops::transpose(y, back);
+      expect_equal_bits(back, x, "transpose twice " + s.str());
+    }
+    Tensor h = Tensor::empty(s, DType::f16), hy = Tensor::empty({s[0], s[2], s[1]}, DType::f16);
+    ops::cast(rand_tensor(s, 4), h);
+    Tensor rhy = Tensor::empty(hy.shape(), DType::f16);
+    ops::transpose(h, hy);
+    ops::ref::transpose(h, rhy);
+    expect_equal_bits(hy, rhy, "transpose f16 " + s.str());
+  }
+  Tensor x = rand_tensor({2, 3, 4}, 1), wrong = Tensor::empty({2, 3, 4});
+  expect_throws<OpError>([&] { ops::transpose(x, wrong); }, "transpose", "transpose into the same shape");
 }
 
 DBT_TEST(embedding_fast_matches_reference_with_repeated_ids) {

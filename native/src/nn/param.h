@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/device.h"
 #include "core/tensor.h"
 
 namespace dbt::nn {
@@ -20,7 +21,7 @@ struct Param {
 
 class ParamSet {
  public:
-  explicit ParamSet(DType dtype = DType::f32) : dtype_(dtype) {}
+  explicit ParamSet(DType dtype = DType::f32, Device device = Device::cpu) : dtype_(dtype), device_(device) {}
   ParamSet(const ParamSet&) = delete;
   ParamSet& operator=(const ParamSet&) = delete;
 
@@ -32,7 +33,10 @@ class ParamSet {
   std::deque<Param>& all() { return params_; }
   const std::deque<Param>& all() const { return params_; }
   DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
   int64_t numel() const;
+  // Moves every value (and gradient) to device d; later parameters and gradients are allocated there.
+  void to(Device d);
 
   // On: allocates zero gradients for every parameter (kept if already there). Off: frees them.
   void enable_grads(bool on);
@@ -41,6 +45,7 @@ class ParamSet {
 
  private:
   DType dtype_;
+  Device device_ = Device::cpu;
   std::deque<Param> params_;
   std::unordered_map<std::string, size_t> index_;
   bool grads_ = false;

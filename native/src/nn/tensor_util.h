@@ -1,5 +1,5 @@
 // Layout helpers the networks need around the ops: NCHW <-> token sequences (each the other's adjoint, so
-// one serves as the other's backward) and channel slices. f32 and f64 (finite-difference tests), CPU.
+// one serves as the other's backward) and channel slices, on any device (ops::transpose, ops::split).
 #pragma once
 #include <cstdint>
 

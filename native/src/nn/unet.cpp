@@ -14,7 +14,7 @@ const std::string P = "model.diffusion_model.";
 bool has(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 }  // namespace
 
-UNet::UNet(const UNetConfig& cfg, DType dtype) : cfg_(cfg), params_(dtype) {
+UNet::UNet(const UNetConfig& cfg, DType dtype, Device device) : cfg_(cfg), params_(dtype, device) {
   const int64_t mc = cfg.model_channels, temb = 4 * mc;
   const int G = cfg.num_groups;
   levels_ = int(cfg.channel_mult.size());
@@ -117,11 +117,16 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Tensor& context, bo
   if (x.dtype() != params_.dtype() || context.dtype() != params_.dtype())
     throw Error(std::string("UNet: inputs must be ") + dtype_name(params_.dtype()) + " like the weights");
   ctx_ = context;
-  // LDM forms the sinusoidal embedding in f32 whatever the model's dtype.
-  Tensor temb = Tensor::empty({x.dim(0), cfg_.model_channels}, DType::f32);
-  ops::timestep_embedding(t, int(cfg_.model_channels), 10000.0f, temb);
+  // LDM forms the sinusoidal embedding in f32 whatever the model's dtype; on x's device (t may be on the CPU).
+  Tensor tt = t;
+  if (t.device() != x.device()) {
+    tt = Tensor::empty(t.shape(), DType::f32, x.device());
+    ops::copy(t, tt);
+  }
+  Tensor temb = Tensor::empty({x.dim(0), cfg_.model_channels}, DType::f32, x.device());
+  ops::timestep_embedding(tt, int(cfg_.model_channels), 10000.0f, temb);
   if (x.dtype() != DType::f32) {
-    Tensor cast = Tensor::empty(temb.shape(), x.dtype());
+    Tensor cast = Tensor::empty(temb.shape(), x.dtype(), x.device());
     ops::cast(temb, cast);
     temb = cast;
   }
@@ -149,7 +154,8 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Tensor& context, bo
 
 void UNet::backward(const Tensor& dy, Tensor* dcontext) {
   if (!emb_act_out_.defined()) throw Error("UNet: backward without a saved forward (forward with save = true first)");
-  Tensor demb_act = Tensor::zeros(emb_act_out_.shape(), emb_act_out_.dtype());
+  Tensor demb_act = Tensor::empty(emb_act_out_.shape(), emb_act_out_.dtype(), emb_act_out_.device());
+  ops::fill(demb_act, 0.0);
   Tensor dh = out_norm_.backward(out_conv_.backward(dy));
 
   std::vector<Tensor> dskip(input_.size());  // gradient reaching each input block's output through skips

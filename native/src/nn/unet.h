@@ -23,7 +23,8 @@ struct UNetConfig {
 
 class UNet {
  public:
-  explicit UNet(const UNetConfig& cfg, DType dtype = DType::f32);
+  // Parameters are allocated (zeroed) on `device`.
+  explicit UNet(const UNetConfig& cfg, DType dtype = DType::f32, Device device = Device::cpu);
   ParamSet& params() { return params_; }
   const UNetConfig& config() const { return cfg_; }
 

@@ -13,6 +13,7 @@ DBT_TABLE(upsample_nearest2x_forward, UpsampleForwardFn)
 DBT_TABLE(upsample_nearest2x_backward, UpsampleBackwardFn)
 DBT_TABLE(concat, ConcatFn)
 DBT_TABLE(split, SplitFn)
+DBT_TABLE(transpose, TransposeFn)
 #undef DBT_TABLE
 
 void upsample_nearest2x_forward(const Tensor& x, Tensor& y) {
@@ -84,6 +85,15 @@ void split(const Tensor& y, int dim, const std::vector<int64_t>& sizes, const st
   for (auto& p : defined_parts)
     if (p && !p->defined()) p = nullptr;
   split_table().get(ck.device())(y, d, sizes, defined_parts);
+}
+
+void transpose(const Tensor& x, Tensor& y) {
+  Checker ck("transpose", {{"x", &x}, {"y", &y}});
+  ck.defined();
+  ck.ndim(x, "x", 3, 3);
+  ck.require(x.dtype() == y.dtype(), "x and y must share a dtype");
+  ck.shape(y, "y", Shape{x.dim(0), x.dim(2), x.dim(1)});
+  transpose_table().get(ck.device())(x, y);
 }
 
 }  // namespace dbt::ops

@@ -75,4 +75,35 @@ void split(const Tensor& y, int dim, const std::vector<int64_t>& sizes, const st
   });
 }
 
+namespace {
+// 32 x 32 blocks (both sides stay in L1), threads over (batch, block row).
+template <class U> void transpose_words(const U* X, U* Y, int64_t B, int64_t R, int64_t C) {
+  constexpr int64_t kB = 32;
+  const int64_t rb = (R + kB - 1) / kB;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, kB * C));  // small: inline
+  parallel_for(B * rb, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t b = t / rb, r0 = (t % rb) * kB, r1 = std::min(R, r0 + kB);
+      const U* x = X + b * R * C;
+      U* y = Y + b * R * C;
+      for (int64_t c0 = 0; c0 < C; c0 += kB) {
+        const int64_t c1 = std::min(C, c0 + kB);
+        for (int64_t r = r0; r < r1; r++)
+          for (int64_t c = c0; c < c1; c++) y[c * R + r] = x[r * C + c];
+      }
+    }
+  });
+}
+}  // namespace
+
+void transpose(const Tensor& x, Tensor& y) {
+  const int64_t B = x.dim(0), R = x.dim(1), C = x.dim(2);
+  switch (dtype_size(x.dtype())) {
+    case 2: return transpose_words(static_cast<const uint16_t*>(x.raw()), static_cast<uint16_t*>(y.raw()), B, R, C);
+    case 4: return transpose_words(static_cast<const uint32_t*>(x.raw()), static_cast<uint32_t*>(y.raw()), B, R, C);
+    case 8: return transpose_words(static_cast<const uint64_t*>(x.raw()), static_cast<uint64_t*>(y.raw()), B, R, C);
+    default: return ref::transpose(x, y);
+  }
+}
+
 }  // namespace dbt::ops::cpu

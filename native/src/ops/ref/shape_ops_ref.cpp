@@ -81,4 +81,22 @@ void split(const Tensor& y, int dim, const std::vector<int64_t>& sizes, const st
   }
 }
 
+void transpose(const Tensor& x, Tensor& y) {
+  const int64_t B = x.dim(0), R = x.dim(1), C = x.dim(2);
+  auto run = [&](auto word) {
+    using U = decltype(word);
+    const U* X = static_cast<const U*>(x.raw());
+    U* Y = static_cast<U*>(y.raw());
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < C; c++) Y[(b * C + c) * R + r] = X[(b * R + r) * C + c];
+  };
+  switch (dtype_size(x.dtype())) {
+    case 1: return run(uint8_t{});
+    case 2: return run(uint16_t{});
+    case 4: return run(uint32_t{});
+    default: return run(uint64_t{});
+  }
+}
+
 }  // namespace dbt::ops::ref
