@@ -2,6 +2,7 @@
 
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
+#include "ops/tensor_ops.h"
 
 namespace dbt::nn {
 namespace {
@@ -9,7 +10,8 @@ const std::string P = "cond_stage_model.transformer.text_model.";
 const char* const kClipAttnNames[4] = {"q_proj", "k_proj", "v_proj", "out_proj"};
 }  // namespace
 
-ClipTextEncoder::ClipTextEncoder(const ClipTextConfig& cfg, DType dtype) : cfg_(cfg), params_(dtype) {
+ClipTextEncoder::ClipTextEncoder(const ClipTextConfig& cfg, DType dtype, Device device)
+    : cfg_(cfg), params_(dtype, device) {
   if (cfg.hidden_size % cfg.num_heads != 0) throw Error("text encoder: hidden size not divisible by heads");
   tok_ = params_.add(P + "embeddings.token_embedding.weight", {cfg.vocab_size, cfg.hidden_size});
   pos_ = params_.add(P + "embeddings.position_embedding.weight", {cfg.max_positions, cfg.hidden_size});
@@ -46,8 +48,14 @@ Tensor ClipTextEncoder::forward(const Tensor& ids, int clip_skip, bool save) {
   if (ids.dtype() != DType::i32 || ids.ndim() != 2 || ids.dim(1) < 1 || ids.dim(1) > cfg_.max_positions)
     throw Error("text encoder: token ids must be i32 [B, S] with 1 <= S <= " + std::to_string(cfg_.max_positions) +
                 ", got " + ids.desc());
-  Tensor h = Tensor::empty({ids.dim(0), ids.dim(1), cfg_.hidden_size}, params_.dtype());
-  ops::embedding_forward(ids, tok_->value, h);
+  const Device dev = tok_->value.device();
+  Tensor dids = ids;
+  if (ids.device() != dev) {
+    dids = Tensor::empty(ids.shape(), DType::i32, dev);
+    ops::copy(ids, dids);
+  }
+  Tensor h = Tensor::empty({ids.dim(0), ids.dim(1), cfg_.hidden_size}, params_.dtype(), dev);
+  ops::embedding_forward(dids, tok_->value, h);
   ops::add(h, pos_->value.slice(0, ids.dim(1)), h);
   for (int l = 0; l < used_layers_; l++) {
     Layer& L = layers_[l];
@@ -56,7 +64,7 @@ Tensor ClipTextEncoder::forward(const Tensor& ids, int clip_skip, bool save) {
     h = L.forward(h, save && !L.recompute);
   }
   Tensor y = final_.forward(h, save);
-  ids_ = save ? ids : Tensor();
+  ids_ = save ? dids : Tensor();
   return y;
 }
 

@@ -19,7 +19,8 @@ struct ClipTextConfig {
 
 class ClipTextEncoder {
  public:
-  explicit ClipTextEncoder(const ClipTextConfig& cfg, DType dtype = DType::f32);
+  // Parameters are allocated (zeroed) on `device`; token ids may be given on the CPU.
+  explicit ClipTextEncoder(const ClipTextConfig& cfg, DType dtype = DType::f32, Device device = Device::cpu);
   ParamSet& params() { return params_; }
   const ClipTextConfig& config() const { return cfg_; }
   void set_checkpointing(bool on) { checkpointing_ = on; }

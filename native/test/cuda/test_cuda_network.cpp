@@ -1,12 +1,14 @@
 // Network-level checks: the batched transpose behind the image <-> token layouts, and the tiny-arch UNet
-// (src/model/arch.ts TINY_ARCH) forward and backward on the GPU against the same network on the CPU (f32,
-// same weights and inputs rounded to the GPU's dtype), with 77-token cross-attention and checkpointing.
+// (src/model/arch.ts TINY_ARCH) and a small CLIP text encoder (causal attention over 77 tokens, embeddings)
+// forward and backward on the GPU against the same network on the CPU (f32, same weights and inputs rounded
+// to the GPU's dtype), checkpointed on the GPU.
 // A missing CUDA op fails here with the op's own "no implementation for device cuda" error.
 // Tolerances are norm-wise (relative L2 error), since rounding compounds over ~30 layers: f32 1e-4,
 // f16 1e-2, bf16 4e-2; per parameter tensor 3x that, with an rms floor like the op tests.
 #include <cmath>
 
 #include "cuda_util.h"
+#include "nn/clip.h"
 #include "nn/unet.h"
 #include "nn_util.h"
 #include "ops/shape_ops.h"
@@ -48,6 +50,32 @@ void round_to(Tensor& t, DType dt) {
   Tensor h = Tensor::empty(t.shape(), dt);
   ops::cast(t, h);
   ops::cast(h, t);
+}
+
+// All parameter gradients together within the network tolerance, each tensor within 3x (rms floor).
+void expect_grads_close(nn::ParamSet& dev, nn::ParamSet& ref, DType dt, const std::string& what) {
+  auto& dp = dev.all();
+  auto& rp = ref.all();
+  const double tol = net_rtol(dt);
+  std::vector<Norms> per(dp.size());
+  Norms all;
+  for (size_t i = 0; i < dp.size(); i++) {
+    per[i] = diff(dp[i].grad, rp[i].grad);
+    all.err2 += per[i].err2;
+    all.ref2 += per[i].ref2;
+    all.n += per[i].n;
+  }
+  expect_rel(all, tol, 0.0, what + " parameter gradients (all)");
+  const double ms = all.ref2 / double(std::max<int64_t>(all.n, 1));  // mean square of all gradients
+  for (size_t i = 0; i < dp.size(); i++) expect_rel(per[i], 3 * tol, ms * double(per[i].n), what + " d " + dp[i].key);
+}
+
+// Same weights on the GPU in dt (ref's, already rounded to dt), gradients on.
+void upload_params(nn::ParamSet& dev, nn::ParamSet& ref, DType dt) {
+  auto& dp = dev.all();
+  auto& rp = ref.all();
+  for (size_t i = 0; i < dp.size(); i++) dp[i].value = upload(rp[i].value, dt);
+  dev.enable_grads(true);
 }
 
 nn::UNetConfig tiny_unet() {
@@ -96,10 +124,7 @@ DBT_TEST(cuda_unet_tiny_forward_backward_matches_cpu) {
 
     // The same network on the GPU in dt, checkpointed (recomputes each block in the backward).
     nn::UNet dev(cfg, dt, Device::cuda);
-    auto& dp = dev.params().all();
-    auto& rp = ref.params().all();
-    for (size_t i = 0; i < dp.size(); i++) dp[i].value = upload(rp[i].value, dt);
-    dev.params().enable_grads(true);
+    upload_params(dev.params(), ref.params(), dt);
     dev.set_checkpointing(true);
     Tensor y = dev.forward(upload(x, dt), t, upload(ctx, dt), true);
     Tensor dctx = Tensor::empty(ctx.shape(), dt, Device::cuda);
@@ -109,17 +134,37 @@ DBT_TEST(cuda_unet_tiny_forward_backward_matches_cpu) {
     const double tol = net_rtol(dt);
     expect_rel(diff(y, ry), tol, 0.0, tag(dt) + "tiny UNet output");
     expect_rel(diff(dctx, rdctx), tol, 0.0, tag(dt) + "tiny UNet d context");
-    std::vector<Norms> per(dp.size());
-    Norms all;
-    for (size_t i = 0; i < dp.size(); i++) {
-      per[i] = diff(dp[i].grad, rp[i].grad);
-      all.err2 += per[i].err2;
-      all.ref2 += per[i].ref2;
-      all.n += per[i].n;
-    }
-    expect_rel(all, tol, 0.0, tag(dt) + "tiny UNet parameter gradients (all)");
-    const double ms = all.ref2 / double(std::max<int64_t>(all.n, 1));  // mean square of all gradients
-    for (size_t i = 0; i < dp.size(); i++)
-      expect_rel(per[i], 3 * tol, ms * double(per[i].n), tag(dt) + "tiny UNet d " + dp[i].key);
+    expect_grads_close(dev.params(), ref.params(), dt, tag(dt) + "tiny UNet");
+  }
+}
+
+DBT_TEST(cuda_clip_text_forward_backward_matches_cpu) {
+  nn::ClipTextConfig cfg;
+  cfg.vocab_size = 100;
+  cfg.hidden_size = 64;
+  cfg.intermediate_size = 128;
+  cfg.max_positions = 77;
+  cfg.num_layers = 3;
+  cfg.num_heads = 2;
+  Tensor ids = Tensor::empty({2, 77}, DType::i32);
+  for (int i = 0; i < 2 * 77; i++) ids.data<int32_t>()[i] = (i * 37 + 11) % 100;
+  Tensor dy = rnd({2, 77, 64}, 5);
+  for (DType dt : float_types()) {
+    nn::ClipTextEncoder ref(cfg);
+    randomize_params(ref.params(), 200);
+    for (nn::Param& p : ref.params().all()) round_to(p.value, dt);
+    Tensor rdy = clone(dy);
+    round_to(rdy, dt);
+    ref.params().enable_grads(true);
+    Tensor ry = ref.forward(ids, 2, true);
+    ref.backward(rdy);
+
+    nn::ClipTextEncoder dev(cfg, dt, Device::cuda);
+    upload_params(dev.params(), ref.params(), dt);
+    dev.set_checkpointing(true);
+    Tensor y = dev.forward(ids, 2, true);  // ids on the CPU: copied to the device
+    dev.backward(upload(dy, dt));
+    expect_rel(diff(y, ry), net_rtol(dt), 0.0, tag(dt) + "CLIP text output");
+    expect_grads_close(dev.params(), ref.params(), dt, tag(dt) + "CLIP text");
   }
 }
