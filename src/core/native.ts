@@ -145,6 +145,7 @@ export interface NativeModule {
   adamw(param: T, grad: T, m: T, v: T, opts: AdamWOptions): void;
   adamw8bitInit(mQ: T, mAbsmax: T, vQ: T, vAbsmax: T): void;
   adamw8bit(param: T, grad: T, mQ: T, mAbsmax: T, vQ: T, vAbsmax: T, block: number, opts: AdamWOptions): void;
+  adamw8bitMulti(params: T[], grads: T[], mQ: T[], mAbsmax: T[], vQ: T[], vAbsmax: T[], block: number, opts: AdamWOptions): void;
   globalNorm(ts: T[], out: T): void;
   clipByNorm(ts: T[], norm: T, maxNorm: number): void;
   emaUpdate(ema: T, param: T, decay: number): void;

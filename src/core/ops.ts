@@ -372,6 +372,22 @@ export function adamw8bit(param: Tensor, grad: Tensor, st: AdamW8bitState, opts:
   call(() => native().adamw8bit(param.handle, grad.handle, st.mQ.handle, st.mAbsmax.handle, st.vQ.handle, st.vAbsmax.handle, st.block, opts));
 }
 
+/**
+ * 8-bit AdamW over many parameters in one call (on CUDA a few launches for all of them: 56 tensors each);
+ * the same as adamw8bit on each entry in turn. Entries share the device, the parameter dtype and the block size.
+ */
+export function adamw8bitMulti(entries: { param: Tensor; grad: Tensor; state: AdamW8bitState }[], opts: AdamWOptions): void {
+  const first = entries[0];
+  if (!first) return;
+  const block = first.state.block;
+  if (entries.some((e) => e.state.block !== block)) throw new TypeError('adamw8bitMulti: every state must use the same block size');
+  const h = (f: (e: (typeof entries)[number]) => Tensor) => entries.map((e) => f(e).handle);
+  call(() =>
+    native().adamw8bitMulti(h((e) => e.param), h((e) => e.grad), h((e) => e.state.mQ), h((e) => e.state.mAbsmax),
+      h((e) => e.state.vQ), h((e) => e.state.vAbsmax), block, opts),
+  );
+}
+
 /** sqrt of the sum of squares over all tensors, as a one-element tensor. */
 export function globalNorm(ts: Tensor[]): Tensor {
   const first = ts[0];

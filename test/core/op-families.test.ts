@@ -125,6 +125,19 @@ describe('op families through the binding', () => {
       const grad = full([3000], 1);
       ops.adamw8bit(w, grad, st, { lr: 0.01, step: 1, weightDecay: 0 });
       arr(w).forEach((x, i) => expect(x).toBeLessThan(before[i]!)); // positive gradient: every weight decreases
+      // the multi-tensor call equals per-tensor calls, bit for bit
+      const ws = [tensor(rand(700, 21), [700]), tensor(rand(300, 22), [3, 100])];
+      const gs = [tensor(rand(700, 23), [700]), tensor(rand(300, 24), [3, 100])];
+      const single = ws.map((x) => tensor(arr(x), [...x.shape]));
+      const sts = ws.map((x) => ops.adamw8bitState(x, 256));
+      const sts1 = single.map((x) => ops.adamw8bitState(x, 256));
+      ops.adamw8bitMulti(ws.map((x, i) => ({ param: x, grad: gs[i]!, state: sts[i]! })), { lr: 0.01, step: 1 });
+      single.forEach((x, i) => ops.adamw8bit(x, gs[i]!, sts1[i]!, { lr: 0.01, step: 1 }));
+      ws.forEach((x, i) => expect(arr(x)).toEqual(arr(single[i]!)));
+      sts.forEach((st, i) => expect(arr(st.vQ)).toEqual(arr(sts1[i]!.vQ)));
+      expect(() =>
+        ops.adamw8bitMulti([{ param: ws[0]!, grad: gs[0]!, state: sts[0]! }, { param: ws[1]!, grad: gs[1]!, state: ops.adamw8bitState(ws[1]!, 2048) }], { lr: 0.01, step: 2 }),
+      ).toThrow(TypeError);
       const n = ops.globalNorm([tensor([3, 4], [2])]);
       close(arr(n), [5]);
       const t = tensor([3, 4], [2]);

@@ -155,6 +155,20 @@ DBT_BIND(AdamW, ops::adamw_update(T(0), T(1), T(2), T(3), adam_params(info, 4)))
 DBT_BIND(AdamW8bitInit, ops::adamw8bit_init(T(0), T(1), T(2), T(3)))
 // adamw8bit(param, grad, mQ, mAbsmax, vQ, vAbsmax, block, opts)
 DBT_BIND(AdamW8bit, ops::adamw8bit_update(T(0), T(1), T(2), T(3), T(4), T(5), int(NUM(6)), adam_params(info, 7)))
+// adamw8bitMulti(params[], grads[], mQ[], mAbsmax[], vQ[], vAbsmax[], block, opts): one call for many tensors
+Napi::Value AdamW8bitMulti(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    std::vector<Tensor> l[6];
+    for (size_t k = 0; k < 6; k++) l[k] = tensor_list(info, k);
+    for (size_t k = 1; k < 6; k++)
+      if (l[k].size() != l[0].size()) throw Error("adamw8bitMulti: the six lists must have one entry per parameter");
+    std::vector<ops::AdamW8bitTensor> ts;
+    for (size_t i = 0; i < l[0].size(); i++)
+      ts.push_back({&l[0][i], &l[1][i], &l[2][i], &l[3][i], &l[4][i], &l[5][i]});
+    ops::adamw8bit_update_multi(ts, int(NUM(6)), adam_params(info, 7));
+    return info.Env().Undefined();
+  });
+}
 DBT_BIND(GlobalNorm, ops::global_norm(tensor_list(info, 0), T(1)))
 Napi::Value ClipByNorm(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -209,6 +223,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   set_function(env, exports, "adamw", AdamW);
   set_function(env, exports, "adamw8bitInit", AdamW8bitInit);
   set_function(env, exports, "adamw8bit", AdamW8bit);
+  set_function(env, exports, "adamw8bitMulti", AdamW8bitMulti);
   set_function(env, exports, "globalNorm", GlobalNorm);
   set_function(env, exports, "clipByNorm", ClipByNorm);
   set_function(env, exports, "emaUpdate", EmaUpdate);
