@@ -3,10 +3,12 @@ SpatialTransformers at the first three levels and in the middle, 8 heads, 768-di
 unet_train / unet_sample cases of scripts/gpu-check.sh. Random weights (PyTorch's default init), bf16,
 attention through F.scaled_dot_product_attention, per-block checkpointing with torch.utils.checkpoint
 (ResBlocks and SpatialTransformers, as dbt does). What is timed matches native/bench/cuda/bench_cuda_unet.cpp:
-  unet_train:  forward + backward into parameter gradients (no optimizer step), batch `batch`
+  unet_train:  gradients set to None, forward + backward, optimizer step (bitsandbytes AdamW8bit when
+               installed, else fused AdamW), batch `batch`
   unet_sample: one CFG step, forward of [uncond, cond] without autograd, eps = u + cfg (c - u)
 """
 import math
+import sys
 
 import torch
 import torch.nn as nn
@@ -143,6 +145,20 @@ class UNet(nn.Module):
         return self.out_conv(F.silu(self.out_norm(h)))
 
 
+def make_optimizer(params, name):
+    """bitsandbytes' AdamW8bit for "adamw8bit" when installed, else PyTorch's fused AdamW (said on stderr)."""
+    if name is None:
+        return None
+    if name == "adamw8bit":
+        try:
+            import bitsandbytes as bnb
+            return bnb.optim.AdamW8bit(params, lr=1e-6)
+        except ImportError:
+            print("unet_train: bitsandbytes is not installed; PyTorch side uses fused AdamW (f32 states)",
+                  file=sys.stderr)
+    return torch.optim.AdamW(params, lr=1e-6, fused=True)
+
+
 def make_unet_step(spec):
     dt = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}[spec.get("dtype", "bf16")]
     lat, batch = spec.get("latent", 64), spec.get("batch", 1)
@@ -154,11 +170,14 @@ def make_unet_step(spec):
         x, ctx, dy = rnd(batch, 4, lat, lat), rnd(batch, 77, 768), rnd(batch, 4, lat, lat) * 0.01
         t = torch.tensor([100.0 + 600.0 * i for i in range(batch)], device="cuda")
         params = list(model.parameters())
+        opt = make_optimizer(params, spec.get("optimizer"))
 
         def train():
             for p in params:
                 p.grad = None
             model(x, t, ctx).backward(dy)
+            if opt is not None:
+                opt.step()
         return train
     model.eval()
     cfg = float(spec.get("cfg", 7.5))
