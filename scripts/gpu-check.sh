@@ -53,6 +53,15 @@ nvcc --version | tail -n 2 || echo "nvcc not found"
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>/dev/null || echo "no PyTorch"
 echo "cores: $(nproc)"
 DEVICE=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)
+# One architecture, the GPU's: cuda.mk asks nvidia-smi too, but falls back to all five (a build several
+# times longer than the budget allows) when that query fails (older drivers): ask PyTorch then.
+if [[ -z "${DBT_CUDA_ARCH:-}" ]]; then
+  DBT_CUDA_ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d '. ')
+  [[ -n "$DBT_CUDA_ARCH" ]] ||
+    DBT_CUDA_ARCH=$(python3 -c 'import torch; print("%d%d" % torch.cuda.get_device_capability())' 2>/dev/null)
+  export DBT_CUDA_ARCH
+fi
+echo "DBT_CUDA_ARCH=${DBT_CUDA_ARCH:-(unset: the build takes every architecture)}"
 
 phase "build (make -C native -j$(nproc), CUDA for the visible GPU)"
 # OUT=out on the command line: the Makefile's build directory is `OUT ?= out`, and $OUT in the environment
