@@ -95,8 +95,8 @@ else
   for t in $(grep -ho 'DBT_TEST([a-z0-9_]*)' native/test/cuda/*.cpp | sed 's/DBT_TEST(\(.*\))/\1/'); do
     grep -qE "^ok   $t " "$LOGDIR/tests.log" || again+=("$t")
   done
-  note "rerun one per process: ${again[*]}"
-  for t in "${again[@]}"; do
+  note "rerun one per process: ${again[*]:-(none)}"
+  for t in ${again[@]+"${again[@]}"}; do
     if (($(left) < 70)); then note "rerun: stopped, $(left) s left"; break; fi
     DBT_CUDA_SYNC=1 run_for 60 native/out/dbt-test-cuda "$t" >"$LOGDIR/rerun-$t.log" 2>&1
     if [[ $rc == 0 ]]; then
