@@ -77,7 +77,10 @@ DBT_TEST(cuda_group_norm_matches_reference) {
     gn_case(dt, {2, 8, 5, 3}, GroupNormParams{4, 1e-6f, true}, seed += 10);
     gn_case(dt, {3, 64, 7}, GroupNormParams{32, 1e-6f, false}, seed += 10);
     gn_case(dt, {1, 64, 9, 11}, GroupNormParams{32, 1e-5f, true}, seed += 10);
-    gn_case(dt, {2, 6, 1, 1}, GroupNormParams{3, 1e-5f, true}, seed += 10);   // 2 elements per group
+    // 3 elements per group (one per row). Not 2: then xhat = +-t with 1 - t^2 ~ 4 eps / (x1 - x2)^2, and dx =
+    // rstd (1 - t^2) (d1 g1 - d2 g2) / 2 is a difference of O(1) terms ~1e-4 apart: f32 rounding alone is
+    // ~1e-3 of it, past the tolerance for ~30 % of random draws (emulated), whatever the kernel.
+    gn_case(dt, {2, 6, 1, 1}, GroupNormParams{2, 1e-5f, true}, seed += 10);
     gn_case(dt, {2, 96, 33, 31}, GroupNormParams{32, 1e-5f, true}, seed += 10);  // 3069 per group
     gn_case(dt, {1, 64, 67, 65}, GroupNormParams{32, 1e-6f, true}, seed += 10);  // 8710 per group: 2 chunks
     gn_case(dt, {2, 32, 130, 129}, GroupNormParams{16, 1e-5f, false}, seed += 10);  // 33540: 5 chunks
