@@ -263,7 +263,7 @@ export const runSpecSchema: JsonSchema = {
     weight_decay: num('Decoupled weight decay.', 0.01, { minimum: 0 }),
     eps: num('Adam epsilon.', 1e-8, { exclusiveMinimum: 0 }),
     max_grad_norm: { type: ['number', 'null'], description: 'Clip the gradient norm to this value (null: no clipping).', default: 1, exclusiveMinimum: 0 },
-    mixed_precision: oneOf(MIXED_PRECISIONS, 'Compute precision: `auto` is fp16 on CUDA and f32 (`no`) on CPU.', 'auto'),
+    mixed_precision: oneOf(MIXED_PRECISIONS, 'Compute precision on tensor cores (f32 accumulation, f32 master weights): `auto` is bf16 on CUDA GPUs that support it (compute capability 8.0+), else fp16 with dynamic loss scaling; on the CPU always f32 (`no`).', 'auto'),
     gradient_checkpointing: bool('Recompute block activations in backward: much less memory, about 30% slower.', false),
     attention: oneOf(ATTENTIONS, 'Attention kernel: `flash` (tiled, CUDA), `chunked` (CPU), `naive` (reference), `auto` picks.', 'auto'),
     ema: emaSchema,
@@ -279,7 +279,7 @@ export const runSpecSchema: JsonSchema = {
     sample: sampleSchema,
     seed: seed('Seed of everything random in training: noise, timesteps, order, flips.', 1),
     device: str('Where to train: `auto`, `cpu`, `cuda` or `cuda:N`.', 'auto', { pattern: '^(auto|cpu|cuda(:[0-9]+)?)$' }),
-    low_memory: bool('Trade speed for memory wherever possible (offload, smaller chunks).', false),
+    low_memory: bool('Trade speed for memory wherever possible (bf16 weights updated with stochastic rounding instead of f32 master weights, smaller chunks).', false),
     output: outputSchema,
   },
 };

@@ -117,7 +117,7 @@ export interface RunSpec {
    */
   max_grad_norm: number | null;
   /**
-   * Compute precision: `auto` is fp16 on CUDA and f32 (`no`) on CPU.
+   * Compute precision on tensor cores (f32 accumulation, f32 master weights): `auto` is bf16 on CUDA GPUs that support it (compute capability 8.0+), else fp16 with dynamic loss scaling; on the CPU always f32 (`no`).
    * Default: `"auto"`.
    */
   mixed_precision: 'auto' | 'no' | 'fp16' | 'bf16';
@@ -193,7 +193,7 @@ export interface RunSpec {
    */
   device: string;
   /**
-   * Trade speed for memory wherever possible (offload, smaller chunks).
+   * Trade speed for memory wherever possible (bf16 weights updated with stochastic rounding instead of f32 master weights, smaller chunks).
    * Default: `false`.
    */
   low_memory: boolean;
