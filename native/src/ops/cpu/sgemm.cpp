@@ -498,13 +498,19 @@ void gemm_packed_b(int64_t M, const float* A, int64_t lda, bool trans_a, float a
   pre.n_pad = b.n_pad;
   const BSource unused{nullptr, nullptr};
   const PlainA pa{A, lda, trans_a, alpha};
+  ASource src{pack_plain_a, &pa};
+  if (!trans_a && alpha == 1.0f) {  // row-major A read in place where the kernel can (attention's P V, dS K)
+    src.direct = A;
+    src.direct_rs = lda;
+    src.direct_ld = 1;
+  }
   int threads = double(M) * double(b.N) * double(b.K) < 2.0 * 64 * 64 * 64 ? 1 : num_threads();
   const int64_t units = (M + ks.mr - 1) / ks.mr;
   const int64_t parts = std::min<int64_t>(threads == 1 ? 1 : int64_t(threads) * 3, units);
   parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
       const int64_t u0 = units * p / parts, u1 = units * (p + 1) / parts;
-      gemm_serial(ks, u0 * ks.mr, std::min(M, u1 * ks.mr), 0, b.N, b.K, ASource{pack_plain_a, &pa}, unused, beta,
+      gemm_serial(ks, u0 * ks.mr, std::min(M, u1 * ks.mr), 0, b.N, b.K, src, unused, beta,
                   C, ldc, pre);
     }
   });
