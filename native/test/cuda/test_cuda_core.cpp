@@ -73,6 +73,9 @@ DBT_TEST(cuda_cast_matches_cpu_bits_for_every_pair) {
       Tensor want = Tensor::empty(base.shape(), d);
       ops::cast(src, want);
       Tensor got = Tensor::empty(base.shape(), d, Device::cuda);
+      // Poisoned like every output (0xA5 bytes: NaN fill would be 0 in the integer types, a value the casts
+      // produce); a cached block could otherwise still hold an earlier cast's result.
+      cuda::check(cudaMemsetAsync(got.raw(), 0xA5, got.nbytes(), cuda::stream()), "poison");
       ops::cast(dsrc, got);
       expect_equal_bits(download_raw(got), want, std::string("cast ") + dtype_name(s) + " -> " + dtype_name(d));
     }
