@@ -356,6 +356,8 @@ __global__ void __launch_bounds__(128) fwd_kernel(const T* q, const T* k, const 
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
 #if __CUDA_ARCH__ >= 800
     fwd_body<T, DP>(q, k, v, out, lse_t, lse_f, g, lse_only);
+#else
+    __trap();  // no bf16 tensor cores before sm_80: check_common refuses these launches
 #endif
   } else {
     fwd_body<T, DP>(q, k, v, out, lse_t, lse_f, g, lse_only);
@@ -531,6 +533,8 @@ __global__ void __launch_bounds__(128) dkdv_kernel(const T* q, const T* k, const
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
 #if __CUDA_ARCH__ >= 800
     dkdv_body<T, DP>(q, k, v, dout, lse, delta, dk, dv, g);
+#else
+    __trap();  // no bf16 tensor cores before sm_80: check_common refuses these launches
 #endif
   } else {
     dkdv_body<T, DP>(q, k, v, dout, lse, delta, dk, dv, g);
@@ -545,6 +549,8 @@ __global__ void __launch_bounds__(128) dq_kernel(const T* q, const T* k, const T
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
 #if __CUDA_ARCH__ >= 800
     dq_body<T, DP>(q, k, v, dout, lse, delta, dq, g);
+#else
+    __trap();  // no bf16 tensor cores before sm_80: check_common refuses these launches
 #endif
   } else {
     dq_body<T, DP>(q, k, v, dout, lse, delta, dq, g);

@@ -251,6 +251,8 @@ __global__ void __launch_bounds__(WM * WN * 32) gemm_tc_kernel(LA la, LB lb, Epi
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
 #if __CUDA_ARCH__ >= 800
     tc_body<T, LA, LB, Epi, BM, BN, WM, WN>(la, lb, epi, pr);
+#else
+    __trap();  // no bf16 tensor cores before sm_80: run() refuses these launches; never write nothing silently
 #endif
   } else {
     tc_body<T, LA, LB, Epi, BM, BN, WM, WN>(la, lb, epi, pr);
