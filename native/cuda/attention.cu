@@ -20,6 +20,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "attention_plan.h"
 #include "common.cuh"
 #include "ops/attention.h"
 
@@ -28,67 +29,17 @@ namespace dbt::cuda {
 // internal-linkage types would then be (error-level) warnings.
 namespace attn {
 
-constexpr int kTile = 32;  // keys per key tile (forward, dQ); queries per query tile (dK/dV)
-constexpr int kRows = 16;  // rows per warp
-constexpr int kLdS = kTile + 4;  // f32 score tiles [16][kLdS]
+template <class T> constexpr int pad_of() { return pad_for(int(sizeof(T))); }
+template <class T, int DP> constexpr int ld_dp() { return row_ld(int(sizeof(T)), DP); }
+template <class T> constexpr int ld_p() { return p_ld(int(sizeof(T))); }
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
-
-template <class T> constexpr int pad_of() { return sizeof(T) == 2 ? 8 : 4; }  // keeps rows 16-byte aligned
-template <class T, int DP> constexpr int ld_dp() { return DP + pad_of<T>(); }  // [rows][DP] tiles
-template <class T> constexpr int ld_p() { return kTile + pad_of<T>(); }          // [16][kTile] P / dS tiles
 
 struct Geo {
   int B, Nq, Nk, H, D, Dv;
   float scale;   // the op's scale (natural-log domain)
   float scale2;  // scale * log2(e): scores in the log2 domain for exp2f
   bool causal;
-};
-
-// Shared-memory carving, identical on host (sizes) and device (pointers): regions 128-byte aligned.
-struct Carve {
-  size_t off = 0;
-  __host__ __device__ size_t take(size_t bytes) {
-    size_t o = off;
-    off += (bytes + 127) & ~size_t(127);
-    return o;
-  }
-};
-
-// Forward (also the f32 lse recompute of the backward): Q rows of the block, one K and V tile, per warp a
-// score tile, a P tile and 16 row factors.
-template <class T, int DP> struct FwdSmem {
-  size_t q, k, v, s, p, f, bytes;
-  __host__ __device__ explicit FwdSmem(int warps) {
-    Carve c;
-    q = c.take(size_t(warps) * kRows * ld_dp<T, DP>() * sizeof(T));
-    k = c.take(size_t(kTile) * ld_dp<T, DP>() * sizeof(T));
-    v = c.take(size_t(kTile) * ld_dp<T, DP>() * sizeof(T));
-    s = c.take(size_t(warps) * kRows * kLdS * 4);
-    p = c.take(size_t(warps) * kRows * ld_p<T>() * sizeof(T));
-    f = c.take(size_t(warps) * kRows * 4);
-    bytes = c.off;
-  }
-};
-// Backward passes: the block's own rows of two operands (K,V or Q,dO), one tile of the other two, the
-// tile's lse/delta (dK/dV pass) or the block's (dQ pass), per warp two score tiles and two P/dS tiles.
-template <class T, int DP> struct BwdSmem {
-  size_t own_a, own_b, tile_a, tile_b, lse, delta, s, dp, p, ds, bytes;
-  __host__ __device__ explicit BwdSmem(int warps) {
-    Carve c;
-    own_a = c.take(size_t(warps) * kRows * ld_dp<T, DP>() * sizeof(T));
-    own_b = c.take(size_t(warps) * kRows * ld_dp<T, DP>() * sizeof(T));
-    tile_a = c.take(size_t(kTile) * ld_dp<T, DP>() * sizeof(T));
-    tile_b = c.take(size_t(kTile) * ld_dp<T, DP>() * sizeof(T));
-    const int n = warps * kRows > kTile ? warps * kRows : kTile;
-    lse = c.take(size_t(n) * 4);
-    delta = c.take(size_t(n) * 4);
-    s = c.take(size_t(warps) * kRows * kLdS * 4);
-    dp = c.take(size_t(warps) * kRows * kLdS * 4);
-    p = c.take(size_t(warps) * kRows * ld_p<T>() * sizeof(T));
-    ds = c.take(size_t(warps) * kRows * ld_p<T>() * sizeof(T));
-    bytes = c.off;
-  }
 };
 
 // Rows [r0, r0 + n) of one head's [rows, cols] slice (element (r, c) at src[r * rs + c]) into dst[r][0, DP),
@@ -272,7 +223,7 @@ __device__ __forceinline__ void fwd_body(const T* __restrict__ q, const T* __res
   constexpr int LD = ld_dp<T, DP>(), LDP = ld_p<T>();
   extern __shared__ __align__(128) unsigned char smem[];
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, tid = threadIdx.x;
-  const FwdSmem<T, DP> L(warps);
+  const FwdSmem L(int(sizeof(T)), DP, warps);
   T* Qs = reinterpret_cast<T*>(smem + L.q);
   T* Ks = reinterpret_cast<T*>(smem + L.k);
   T* Vs = reinterpret_cast<T*>(smem + L.v);
@@ -398,7 +349,7 @@ __device__ __forceinline__ void dkdv_body(const T* __restrict__ q, const T* __re
   constexpr int LD = ld_dp<T, DP>(), LDP = ld_p<T>();
   extern __shared__ __align__(128) unsigned char smem[];
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, tid = threadIdx.x;
-  const BwdSmem<T, DP> L(warps);
+  const BwdSmem L(int(sizeof(T)), DP, warps);
   T* Ks = reinterpret_cast<T*>(smem + L.own_a);
   T* Vs = reinterpret_cast<T*>(smem + L.own_b);
   T* Qt = reinterpret_cast<T*>(smem + L.tile_a);
@@ -472,7 +423,7 @@ __device__ __forceinline__ void dq_body(const T* __restrict__ q, const T* __rest
   constexpr int LD = ld_dp<T, DP>(), LDP = ld_p<T>();
   extern __shared__ __align__(128) unsigned char smem[];
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, tid = threadIdx.x;
-  const BwdSmem<T, DP> L(warps);
+  const BwdSmem L(int(sizeof(T)), DP, warps);
   T* Qs = reinterpret_cast<T*>(smem + L.own_a);
   T* dOs = reinterpret_cast<T*>(smem + L.own_b);
   T* Kt = reinterpret_cast<T*>(smem + L.tile_a);
@@ -579,12 +530,6 @@ __global__ void delta_kernel(const T* __restrict__ out, const T* __restrict__ do
 }
 
 // ---- host side ----
-int padded_dim(int d) {
-  for (int c : {32, 48, 64, 80, 128, 160, 256})
-    if (d <= c) return c;
-  return 0;
-}
-
 Geo geometry(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionParams& p, const char* op) {
   for (const Tensor* t : {&q, &k, &v})
     if (t->numel() > (int64_t(1) << 40) || t->dim(1) > 0x7fffffff || t->dim(2) > 0x7fffffff)
@@ -602,25 +547,23 @@ Geo geometry(const Tensor& q, const Tensor& k, const Tensor& v, const ops::Atten
   return g;
 }
 
-// Largest block (4, 2 or 1 warps) whose shared memory fits the device; sets the kernel's dynamic
-// shared-memory limit when above the default 48 KiB.
+// Largest block (4, 2 or 1 warps) whose shared memory fits the device (attention_plan.h); sets the
+// kernel's dynamic shared-memory limit when above the default 48 KiB.
 template <class Smem>
-int pick_warps(const void* kernel, const char* op, const Geo& g, std::initializer_list<Operand> operands,
-               size_t& bytes) {
+int launch_warps(const void* kernel, int es, int dp, const char* op, const Geo& g,
+                 std::initializer_list<Operand> operands, size_t& bytes) {
   const DeviceProps& dev = device();
-  for (int w : {4, 2, 1}) {
-    bytes = Smem(w).bytes;
-    if (bytes > dev.smem_per_block_optin) continue;
-    if (bytes > 48 * 1024)
-      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)), op,
-            describe_operands(operands));
-    return w;
-  }
-  throw OpError(op,
-                "head dim " + std::to_string(std::max(g.D, g.Dv)) + " needs " + std::to_string(Smem(1).bytes / 1024) +
-                    " KiB of shared memory per block in this dtype; this GPU allows " +
-                    std::to_string(dev.smem_per_block_optin / 1024) + " KiB (use f16/bf16 or a smaller head dim)",
-                describe_operands(operands));
+  const int w = pick_warps<Smem>(es, dp, dev.smem_per_block_optin, bytes);
+  if (w == 0)
+    throw OpError(op,
+                  "head dim " + std::to_string(std::max(g.D, g.Dv)) + " needs " + std::to_string(bytes / 1024) +
+                      " KiB of shared memory per block in this dtype; this GPU allows " +
+                      std::to_string(dev.smem_per_block_optin / 1024) + " KiB (use f16/bf16 or a smaller head dim)",
+                  describe_operands(operands));
+  if (bytes > 48 * 1024)
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)), op,
+          describe_operands(operands));
+  return w;
 }
 
 void check_common(const Geo& g, DType dt, const char* op, std::initializer_list<Operand> operands) {
@@ -641,7 +584,8 @@ void launch_fwd(const T* q, const T* k, const T* v, T* out, T* lse_t, float* lse
   if (g.B == 0 || g.H == 0 || g.Nq == 0) return;
   cudaStream_t st = stream();  // first: makes the device current before the attribute call
   size_t bytes = 0;
-  const int w = pick_warps<FwdSmem<T, DP>>(reinterpret_cast<const void*>(&fwd_kernel<T, DP>), op, g, operands, bytes);
+  const int w = launch_warps<FwdSmem>(reinterpret_cast<const void*>(&fwd_kernel<T, DP>), int(sizeof(T)), DP, op, g,
+                                        operands, bytes);
   dim3 grid(unsigned((g.Nq + w * kRows - 1) / (w * kRows)), unsigned(g.B * g.H));
   fwd_kernel<T, DP><<<grid, w * 32, bytes, st>>>(q, k, v, out, lse_t, lse_f, g, lse_only);
   check_launch(op, operands);
@@ -672,7 +616,8 @@ void backward_dp(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   if ((dk || dv) && g.Nk > 0) {
     size_t bytes = 0;
     const int w =
-        pick_warps<BwdSmem<T, DP>>(reinterpret_cast<const void*>(&dkdv_kernel<T, DP>), op, g, operands, bytes);
+        launch_warps<BwdSmem>(reinterpret_cast<const void*>(&dkdv_kernel<T, DP>), int(sizeof(T)), DP, op, g,
+                              operands, bytes);
     dim3 grid(unsigned((g.Nk + w * kRows - 1) / (w * kRows)), unsigned(g.B * g.H));
     dkdv_kernel<T, DP><<<grid, w * 32, bytes, st>>>(dptr<T>(q), dptr<T>(k), dptr<T>(v), dptr<T>(dout), lse_p,
                                                     dptr<float>(delta), dptr<T>(dk), dptr<T>(dv), g);
@@ -680,7 +625,8 @@ void backward_dp(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   }
   if (dq && g.Nq > 0) {
     size_t bytes = 0;
-    const int w = pick_warps<BwdSmem<T, DP>>(reinterpret_cast<const void*>(&dq_kernel<T, DP>), op, g, operands, bytes);
+    const int w = launch_warps<BwdSmem>(reinterpret_cast<const void*>(&dq_kernel<T, DP>), int(sizeof(T)), DP, op, g,
+                                       operands, bytes);
     dim3 grid(unsigned((g.Nq + w * kRows - 1) / (w * kRows)), unsigned(g.B * g.H));
     dq_kernel<T, DP><<<grid, w * 32, bytes, st>>>(dptr<T>(q), dptr<T>(k), dptr<T>(v), dptr<T>(dout), lse_p,
                                                   dptr<float>(delta), dptr<T>(*dq), g);
@@ -688,7 +634,11 @@ void backward_dp(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   }
 }
 
-// Runs body with the compile-time padded head dim DP for d.
+// Runs body with the compile-time padded head dim DP for d (the cases are attention_plan.h's kPaddedDims).
+static_assert(sizeof(kPaddedDims) / sizeof(int) == 7 && kPaddedDims[0] == 32 && kPaddedDims[1] == 48 &&
+                  kPaddedDims[2] == 64 && kPaddedDims[3] == 80 && kPaddedDims[4] == 128 && kPaddedDims[5] == 160 &&
+                  kPaddedDims[6] == 256,
+              "DBT_ATTN_DP_SWITCH lists the padded head dims");
 #define DBT_ATTN_DP_SWITCH(d, ...)    \
   switch (padded_dim(d)) {            \
     case 32: {                        \
