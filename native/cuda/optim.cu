@@ -5,6 +5,9 @@
 // intrinsics (__fmul_rn, __fadd_rn, __fdiv_rn, __fsqrt_rn), which nvcc never contracts into FMAs, so
 // (for f32 parameters) the parameters, absmax values and 8-bit codes equal the CPU's bit for bit. The CPU
 // build must not contract either (x86-64 without -mfma does not).
+// Stochastic rounding (AdamWParams::stochastic_rounding, bf16 parameters): the f32 result goes through
+// core/philox.h's f32_bits_to_bf16_sr with the Philox word of the element, the same function and key the CPU
+// uses, so those parameters are bit-identical too.
 // Tensor lists go to the kernels as by-value parameter structs of up to kSegs tensors (no host->device
 // upload, which from pageable memory would wait for the stream); a list longer than that takes a few
 // launches. Norm sums are f64 partials over fixed chunks, added in order by one block (deterministic).
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "core/philox.h"
 #include "ops/optim.h"
 #include "reduce.cuh"
 
@@ -60,6 +64,26 @@ __global__ void adamw_kernel(T* __restrict__ param, const T* __restrict__ grad, 
   }
 }
 
+// Stochastically rounded bf16 parameters, f32 moments: one thread per 4 elements (one Philox block).
+__global__ void adamw_sr_kernel(uint16_t* __restrict__ param, const __nv_bfloat16* __restrict__ grad,
+                                float* __restrict__ m, float* __restrict__ v, AdamHyper h, SrKey key, int64_t n) {
+  DBT_GRID_STRIDE(b, (n + 3) / 4) {
+    const Philox4 r = sr_block(key, b);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int64_t i = b * 4 + j;
+      if (i < n) {
+        float mi = m[i], vi = v[i];
+        const float p = adam_step(h, __uint_as_float(uint32_t(param[i]) << 16), __fmul_rn(to_float(grad[i]), h.gs),
+                                  mi, vi);
+        m[i] = mi;
+        v[i] = vi;
+        param[i] = f32_bits_to_bf16_sr(__float_as_uint(p), r.v[j]);
+      }
+    }
+  }
+}
+
 // ---- 8-bit AdamW ----
 // Signed code book, then unsigned (ops::dynamic_map). Global, not __constant__: every thread loads a
 // different entry into shared memory, which constant memory would serialise.
@@ -99,7 +123,8 @@ struct Adam8Seg {
   uint8_t* vq;
   float* va;
   int64_t n;
-  int64_t first;  // index of this tensor's first quantisation block in the launch's grid
+  int32_t first;     // index of this tensor's first quantisation block in the launch's grid (< 2^31)
+  uint32_t stream;   // stochastic rounding stream (AdamW8bitTensor::sr_stream)
 };
 constexpr int kAdam8Segs = 56;  // 56 * 64 bytes: the parameter struct stays under the classic 4 KB limit
 struct Adam8List {
@@ -113,9 +138,12 @@ constexpr int kAdam8Threads = 256;  // one thread per element of a 256-block, 8 
 // for a whole CTA and its code-book load). Each: find its tensor, dequantise, update, new absmax (block max:
 // order-free, exact), requantise. The old absmax is read by every thread before the block max's barrier and
 // written after it; the loop is uniform over the CTA (its barriers are reached by every thread).
-template <class T>
+// SR: T is __nv_bfloat16 and the parameter is stored by stochastic rounding with key (sr_seed, sr_step,
+// segment stream); each thread computes the Philox block of its own element (4 threads share one block).
+template <class T, bool SR>
 __global__ void __launch_bounds__(kAdam8Threads)
-    adam8_kernel(Adam8List list, int block, int64_t total, int per_cta, AdamHyper h) {
+    adam8_kernel(Adam8List list, int block, int64_t total, int per_cta, AdamHyper h, uint64_t sr_seed,
+                 uint64_t sr_step) {
   __shared__ float smap[256], umap[256], scratch[32];
   smap[threadIdx.x] = g_maps[threadIdx.x];
   umap[threadIdx.x] = g_maps[256 + threadIdx.x];
@@ -142,7 +170,16 @@ __global__ void __launch_bounds__(kAdam8Threads)
         const int64_t i = i0 + e;
         float mi = __fmul_rn(smap[s.mq[i]], ma), vi = __fmul_rn(umap[s.vq[i]], va);
         const float p = adam_step(h, to_float(P[i]), __fmul_rn(to_float(G[i]), h.gs), mi, vi);
-        P[i] = from_float<T>(p);
+        if constexpr (SR) {
+          SrKey key;
+          key.seed = sr_seed;
+          key.step = sr_step;
+          key.stream = s.stream;
+          const uint16_t bits = f32_bits_to_bf16_sr(__float_as_uint(p), sr_block(key, i >> 2).v[i & 3]);
+          reinterpret_cast<uint16_t*>(P)[i] = bits;
+        } else {
+          P[i] = from_float<T>(p);
+        }
         mreg[j] = mi;
         vreg[j] = vi;
         am = fmaxf(am, fabsf(mi));
@@ -171,6 +208,7 @@ struct Adam8Tensor {
   Tensor* param;
   const Tensor* grad;
   Tensor *mq, *ma, *vq, *va;
+  uint32_t stream;
 };
 
 void adam8_run(const std::vector<Adam8Tensor>& ts, int block, const AdamWParams& p) {
@@ -182,11 +220,17 @@ void adam8_run(const std::vector<Adam8Tensor>& ts, int block, const AdamWParams&
   int64_t blocks = 0;
   auto flush = [&] {
     if (list.count == 0) return;
-    DBT_CUDA_FLOAT_SWITCH(dt, "adamw8bit_update", {
-      const int per_cta = block >= 2048 ? 1 : 8;
-      adam8_kernel<T><<<unsigned((blocks + per_cta - 1) / per_cta), kAdam8Threads, 0, stream()>>>(list, block, blocks,
-                                                                                                  per_cta, h);
-    });
+    const int per_cta = block >= 2048 ? 1 : 8;
+    const unsigned grid = unsigned((blocks + per_cta - 1) / per_cta);
+    const uint64_t sr_step = uint64_t(p.step);
+    if (p.stochastic_rounding) {
+      adam8_kernel<__nv_bfloat16, true>
+          <<<grid, kAdam8Threads, 0, stream()>>>(list, block, blocks, per_cta, h, p.sr_seed, sr_step);
+    } else {
+      DBT_CUDA_FLOAT_SWITCH(dt, "adamw8bit_update", {
+        adam8_kernel<T, false><<<grid, kAdam8Threads, 0, stream()>>>(list, block, blocks, per_cta, h, 0, 0);
+      });
+    }
     check_launch("adamw8bit_update", {{"param", ts.size() == 1 ? ts[0].param : nullptr}});
     list = Adam8List{};
     blocks = 0;
@@ -198,7 +242,7 @@ void adam8_run(const std::vector<Adam8Tensor>& ts, int block, const AdamWParams&
     if (list.count == kAdam8Segs || blocks + nb > 0x7fffffff) flush();
     if (nb > 0x7fffffff) throw Error("adamw8bit_update: tensor too large for one launch");
     list.seg[list.count++] = Adam8Seg{t.param->raw(), t.grad->raw(), dptr<uint8_t>(*t.mq), dptr<float>(*t.ma),
-                                      dptr<uint8_t>(*t.vq), dptr<float>(*t.va), n, blocks};
+                                      dptr<uint8_t>(*t.vq), dptr<float>(*t.va), n, int32_t(blocks), t.stream};
     blocks += nb;
   }
   flush();
@@ -306,6 +350,12 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   const int64_t n = param.numel();
   if (n == 0) return;
   const AdamHyper h = make_hyper(p);
+  if (p.stochastic_rounding) {
+    adamw_sr_kernel<<<grid_for((n + 3) / 4), kThreads, 0, stream()>>>(
+        static_cast<uint16_t*>(param.raw()), dptr<__nv_bfloat16>(grad), dptr<float>(m), dptr<float>(v), h,
+        ops::adamw_sr_key(p, p.sr_stream), n);
+    return check_launch("adamw_update", {{"param", &param}, {"grad", &grad}, {"m", &m}, {"v", &v}});
+  }
   DBT_CUDA_FLOAT_SWITCH(param.dtype(), "adamw_update", {
     adamw_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(dptr<T>(param), dptr<T>(grad), dptr<T>(m), dptr<T>(v), h,
                                                             n);
@@ -315,12 +365,13 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
 
 void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q, Tensor& v_absmax,
                       int block, const AdamWParams& p) {
-  adam8_run({Adam8Tensor{&param, &grad, &m_q, &m_absmax, &v_q, &v_absmax}}, block, p);
+  adam8_run({Adam8Tensor{&param, &grad, &m_q, &m_absmax, &v_q, &v_absmax, p.sr_stream}}, block, p);
 }
 
 void adamw8bit_update_multi(const std::vector<ops::AdamW8bitTensor>& ts, int block, const AdamWParams& p) {
   std::vector<Adam8Tensor> list;
-  for (const auto& t : ts) list.push_back(Adam8Tensor{t.param, t.grad, t.m_q, t.m_absmax, t.v_q, t.v_absmax});
+  for (const auto& t : ts)
+    list.push_back(Adam8Tensor{t.param, t.grad, t.m_q, t.m_absmax, t.v_q, t.v_absmax, t.sr_stream});
   adam8_run(list, block, p);
 }
 

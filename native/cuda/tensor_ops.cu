@@ -1,4 +1,4 @@
-// fill, copy (device<->device and host<->device transfers) and dtype casts. Conversions follow the CPU
+// fill, copy (device<->device and host<->device transfers), dtype casts and the stochastic f32 -> bf16 cast. Conversions follow the CPU
 // reference exactly: round to nearest even between float types (f64 -> f16/bf16 through f32), float -> int
 // truncates toward zero with saturation (NaN -> 0), u8 saturates to [0, 255].
 #include <cstring>
@@ -116,12 +116,31 @@ void cast(const Tensor& src, Tensor& dst) {
   }
 }
 
+// One thread per 4 elements (one Philox block), as the CPU groups them.
+__global__ void cast_sr_kernel(const uint32_t* __restrict__ s, uint16_t* __restrict__ d, SrKey key, int64_t n) {
+  DBT_GRID_STRIDE(b, (n + 3) / 4) {
+    const Philox4 r = sr_block(key, b);
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+      if (b * 4 + j < n) d[b * 4 + j] = f32_bits_to_bf16_sr(s[b * 4 + j], r.v[j]);
+  }
+}
+
+void cast_stochastic(const Tensor& src, Tensor& dst, const SrKey& key) {
+  const int64_t n = src.numel();
+  if (n == 0) return;
+  cast_sr_kernel<<<grid_for((n + 3) / 4), kThreads, 0, stream()>>>(static_cast<const uint32_t*>(src.raw()),
+                                                                  static_cast<uint16_t*>(dst.raw()), key, n);
+  check_launch("cast_stochastic", {{"src", &src}, {"dst", &dst}});
+}
+
 }  // namespace
 
 void register_tensor_ops() {
   ops::fill_table().set(Device::cuda, &fill);
   ops::copy_table().set(Device::cuda, &copy);
   ops::cast_table().set(Device::cuda, &cast);
+  ops::cast_stochastic_table().set(Device::cuda, &cast_stochastic);
 }
 
 }  // namespace dbt::cuda

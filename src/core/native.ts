@@ -62,6 +62,15 @@ export interface AdamWOptions {
   /** 1-based step count (bias correction). */
   step: number;
   gradScale?: number;
+  /**
+   * bf16 parameters without an f32 master copy: param and grad bf16, moments f32 (adamw) or 8-bit; the f32
+   * result is stored by stochastic rounding keyed by (srSeed, step, srStream) — see docs/native.md.
+   */
+  stochasticRounding?: boolean;
+  /** Rounding seed (a safe integer or a BigInt up to 2^64). */
+  srSeed?: number | bigint;
+  /** Rounding stream of this tensor (u32; adamw8bitMulti takes one per entry instead). */
+  srStream?: number;
 }
 
 export interface CudaDeviceInfo {
@@ -110,6 +119,7 @@ export interface NativeModule {
   fill(t: T, value: number): void;
   copy(src: T, dst: T): void;
   cast(src: T, dst: T): void;
+  castStochastic(src: T, dst: T, seed: number | bigint, step: number | bigint, stream: number): void;
   gemm(a: T, b: T, c: T, transA: boolean, transB: boolean, alpha: number, beta: number): void;
   linearForward(x: T, w: T, b: Opt, y: T): void;
   linearBackward(x: T, w: T, dy: T, dx: Opt, dw: Opt, db: Opt): void;
@@ -145,7 +155,7 @@ export interface NativeModule {
   adamw(param: T, grad: T, m: T, v: T, opts: AdamWOptions): void;
   adamw8bitInit(mQ: T, mAbsmax: T, vQ: T, vAbsmax: T): void;
   adamw8bit(param: T, grad: T, mQ: T, mAbsmax: T, vQ: T, vAbsmax: T, block: number, opts: AdamWOptions): void;
-  adamw8bitMulti(params: T[], grads: T[], mQ: T[], mAbsmax: T[], vQ: T[], vAbsmax: T[], block: number, opts: AdamWOptions): void;
+  adamw8bitMulti(params: T[], grads: T[], mQ: T[], mAbsmax: T[], vQ: T[], vAbsmax: T[], block: number, opts: AdamWOptions, srStreams?: number[]): void;
   globalNorm(ts: T[], out: T): void;
   clipByNorm(ts: T[], norm: T, maxNorm: number): void;
   emaUpdate(ema: T, param: T, decay: number): void;

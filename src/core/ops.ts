@@ -29,6 +29,22 @@ export function cast<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
   return y;
 }
 
+/** Key of a stochastic rounding: element i's noise is Philox(counter (i/4, stream, step), key seed) word i%4. */
+export interface SrKey {
+  seed: number | bigint;
+  step: number | bigint;
+  stream: number;
+}
+/**
+ * x (f32) rounded to bf16 stochastically: up or down with probabilities that make the expected value x.
+ * Deterministic for a key, and the same bits on every device.
+ */
+export function castStochastic(x: Tensor, key: SrKey): Tensor<'bf16'> {
+  const y = empty<'bf16'>(x.shape, { dtype: 'bf16', device: x.device });
+  call(() => native().castStochastic(x.handle, y.handle, key.seed, key.step, key.stream));
+  return y;
+}
+
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
@@ -376,7 +392,10 @@ export function adamw8bit(param: Tensor, grad: Tensor, st: AdamW8bitState, opts:
  * 8-bit AdamW over many parameters in one call (on CUDA a few launches for all of them: 56 tensors each);
  * the same as adamw8bit on each entry in turn. Entries share the device, the parameter dtype and the block size.
  */
-export function adamw8bitMulti(entries: { param: Tensor; grad: Tensor; state: AdamW8bitState }[], opts: AdamWOptions): void {
+export function adamw8bitMulti(
+  entries: { param: Tensor; grad: Tensor; state: AdamW8bitState; /** stochastic rounding stream; default: the entry's index */ srStream?: number }[],
+  opts: AdamWOptions,
+): void {
   const first = entries[0];
   if (!first) return;
   const block = first.state.block;
@@ -384,7 +403,7 @@ export function adamw8bitMulti(entries: { param: Tensor; grad: Tensor; state: Ad
   const h = (f: (e: (typeof entries)[number]) => Tensor) => entries.map((e) => f(e).handle);
   call(() =>
     native().adamw8bitMulti(h((e) => e.param), h((e) => e.grad), h((e) => e.state.mQ), h((e) => e.state.mAbsmax),
-      h((e) => e.state.vQ), h((e) => e.state.vAbsmax), block, opts),
+      h((e) => e.state.vQ), h((e) => e.state.vAbsmax), block, opts, entries.map((e, i) => e.srStream ?? i)),
   );
 }
 

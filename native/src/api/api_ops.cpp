@@ -24,6 +24,37 @@ DBT_BIND(Fill, ops::fill(T(0), NUM(1)))
 DBT_BIND(Copy, ops::copy(T(0), T(1)))
 DBT_BIND(Cast, ops::cast(T(0), T(1)))
 
+// A 64-bit key part from JS: a non-negative safe integer or a BigInt (taken modulo 2^64).
+uint64_t u64_value(const Napi::Value& v, const std::string& what) {
+  if (v.IsBigInt()) {
+    bool lossless = true;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  if (!v.IsNumber()) throw Error(what + " must be a non-negative integer or a BigInt");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 9007199254740991.0 && d == double(uint64_t(d))))
+    throw Error(what + " must be a non-negative safe integer (or a BigInt), got " + std::to_string(d));
+  return uint64_t(d);
+}
+uint32_t u32_value(const Napi::Value& v, const std::string& what) {
+  if (!v.IsNumber()) throw Error(what + " must be an integer in [0, 2^32)");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 4294967295.0 && d == double(uint32_t(d)))) throw Error(what + " must be an integer in [0, 2^32)");
+  return uint32_t(d);
+}
+// castStochastic(src, dst, seed, step, stream)
+Napi::Value CastStochastic(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    if (info.Length() < 5) throw Error("castStochastic(src, dst, seed, step, stream): 5 arguments");
+    SrKey k;
+    k.seed = u64_value(info[2], "argument 3 (seed)");
+    k.step = u64_value(info[3], "argument 4 (step)");
+    k.stream = u32_value(info[4], "argument 5 (stream)");
+    ops::cast_stochastic(T(0), T(1), k);
+    return info.Env().Undefined();
+  });
+}
+
 // ---- gemm family ----
 // gemm(a, b, c, transA, transB, alpha, beta)
 DBT_BIND(Gemm, ops::gemm(T(0), T(1), T(2),
@@ -149,13 +180,21 @@ ops::AdamWParams adam_params(const Napi::CallbackInfo& info, size_t i) {
   p.weight_decay = num("weightDecay", p.weight_decay);
   p.step = int64_t(num("step", double(p.step)));
   p.grad_scale = num("gradScale", p.grad_scale);
+  Napi::Value sr = o.Get("stochasticRounding");
+  if (!sr.IsUndefined()) {
+    if (!sr.IsBoolean()) throw Error("option stochasticRounding must be a boolean");
+    p.stochastic_rounding = sr.As<Napi::Boolean>().Value();
+  }
+  if (!o.Get("srSeed").IsUndefined()) p.sr_seed = u64_value(o.Get("srSeed"), "option srSeed");
+  if (!o.Get("srStream").IsUndefined()) p.sr_stream = u32_value(o.Get("srStream"), "option srStream");
   return p;
 }
 DBT_BIND(AdamW, ops::adamw_update(T(0), T(1), T(2), T(3), adam_params(info, 4)))
 DBT_BIND(AdamW8bitInit, ops::adamw8bit_init(T(0), T(1), T(2), T(3)))
 // adamw8bit(param, grad, mQ, mAbsmax, vQ, vAbsmax, block, opts)
 DBT_BIND(AdamW8bit, ops::adamw8bit_update(T(0), T(1), T(2), T(3), T(4), T(5), int(NUM(6)), adam_params(info, 7)))
-// adamw8bitMulti(params[], grads[], mQ[], mAbsmax[], vQ[], vAbsmax[], block, opts): one call for many tensors
+// adamw8bitMulti(params[], grads[], mQ[], mAbsmax[], vQ[], vAbsmax[], block, opts[, srStreams[]]): one call for
+// many tensors; srStreams gives each entry's stochastic rounding stream (default: the entry's index)
 Napi::Value AdamW8bitMulti(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     std::vector<Tensor> l[6];
@@ -163,8 +202,13 @@ Napi::Value AdamW8bitMulti(const Napi::CallbackInfo& info) {
     for (size_t k = 1; k < 6; k++)
       if (l[k].size() != l[0].size()) throw Error("adamw8bitMulti: the six lists must have one entry per parameter");
     std::vector<ops::AdamW8bitTensor> ts;
-    for (size_t i = 0; i < l[0].size(); i++)
-      ts.push_back({&l[0][i], &l[1][i], &l[2][i], &l[3][i], &l[4][i], &l[5][i]});
+    const bool streams = info.Length() > 8 && !info[8].IsUndefined() && !info[8].IsNull();
+    if (streams && (!info[8].IsArray() || info[8].As<Napi::Array>().Length() != l[0].size()))
+      throw Error("adamw8bitMulti: srStreams must be an array with one entry per parameter");
+    for (size_t i = 0; i < l[0].size(); i++) {
+      uint32_t st = streams ? u32_value(info[8].As<Napi::Array>().Get(uint32_t(i)), "srStreams entry") : uint32_t(i);
+      ts.push_back({&l[0][i], &l[1][i], &l[2][i], &l[3][i], &l[4][i], &l[5][i], st});
+    }
     ops::adamw8bit_update_multi(ts, int(NUM(6)), adam_params(info, 7));
     return info.Env().Undefined();
   });
@@ -188,6 +232,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   set_function(env, exports, "fill", Fill);
   set_function(env, exports, "copy", Copy);
   set_function(env, exports, "cast", Cast);
+  set_function(env, exports, "castStochastic", CastStochastic);
   set_function(env, exports, "gemm", Gemm);
   set_function(env, exports, "linearForward", LinearForward);
   set_function(env, exports, "linearBackward", LinearBackward);

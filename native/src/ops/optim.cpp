@@ -84,6 +84,15 @@ void check_adam_params(const Checker& ck, const AdamWParams& p) {
   ck.require(p.eps > 0 && p.lr >= 0, "eps must be positive and lr non-negative");
 }
 
+// With stochastic rounding the kernels compute in f32 whatever the (bf16) parameter storage.
+DType adam_compute_dtype(const AdamWParams& p, DType param) { return p.stochastic_rounding ? DType::f32 : param; }
+
+void check_sr_param(const Checker& ck, const Tensor& param, const AdamWParams& p) {
+  if (!p.stochastic_rounding) return;
+  ck.require(param.dtype() == DType::bf16, "stochastic_rounding updates bf16 parameters (param and grad bf16)");
+  ck.require(param.numel() <= kSrMaxElements, "stochastic_rounding: at most 2^34 elements per tensor");
+}
+
 // Validates one 8-bit AdamW tensor and its state; returns the device.
 Device check_adam8(const char* op, const Tensor& param, const Tensor& grad, const Tensor& m_q, const Tensor& m_absmax,
                    const Tensor& v_q, const Tensor& v_absmax, int block, const AdamWParams& p) {
@@ -94,6 +103,7 @@ Device check_adam8(const char* op, const Tensor& param, const Tensor& grad, cons
   ck.same_shape(param, "param", grad, "grad");
   check_state(ck, param, m_q, m_absmax, v_q, v_absmax, block);
   check_adam_params(ck, p);
+  check_sr_param(ck, param, p);
   return ck.device();
 }
 }  // namespace
@@ -112,7 +122,16 @@ void adamw8bit_init(Tensor& m_q, Tensor& m_absmax, Tensor& v_q, Tensor& v_absmax
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWParams& p) {
   Checker ck("adamw_update", {{"param", &param}, {"grad", &grad}, {"m", &m}, {"v", &v}});
   ck.defined();
-  DType dt = ck.same_float_dtype();
+  DType dt;
+  if (p.stochastic_rounding) {
+    check_sr_param(ck, param, p);
+    ck.dtype(grad, "grad", DType::bf16);
+    ck.dtype(m, "m", DType::f32);
+    ck.dtype(v, "v", DType::f32);
+    dt = DType::f32;
+  } else {
+    dt = ck.same_float_dtype();
+  }
   ck.same_shape(param, "param", grad, "grad");
   ck.same_shape(param, "param", m, "m");
   ck.same_shape(param, "param", v, "v");
@@ -123,7 +142,7 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
 void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q,
                       Tensor& v_absmax, int block, const AdamWParams& p) {
   Device d = check_adam8("adamw8bit_update", param, grad, m_q, m_absmax, v_q, v_absmax, block, p);
-  adamw8bit_update_table().get(d, param.dtype())(param, grad, m_q, m_absmax, v_q, v_absmax, block, p);
+  adamw8bit_update_table().get(d, adam_compute_dtype(p, param.dtype()))(param, grad, m_q, m_absmax, v_q, v_absmax, block, p);
 }
 
 void adamw8bit_update_multi(const std::vector<AdamW8bitTensor>& tensors, int block, const AdamWParams& p) {
@@ -140,7 +159,7 @@ void adamw8bit_update_multi(const std::vector<AdamW8bitTensor>& tensors, int blo
       throw OpError(op.c_str(), "all entries must share the device and the parameter dtype of entry 0",
                     describe_operands({{"param", t.param}, {"param 0", tensors[0].param}}));
   }
-  adamw8bit_update_multi_table().get(d, tensors[0].param->dtype())(tensors, block, p);
+  adamw8bit_update_multi_table().get(d, adam_compute_dtype(p, tensors[0].param->dtype()))(tensors, block, p);
 }
 
 namespace {

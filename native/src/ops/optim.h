@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "core/philox.h"
 #include "core/tensor.h"
 
 namespace dbt::ops {
@@ -18,7 +19,22 @@ struct AdamWParams {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 1e-2;
   int64_t step = 1;
   double grad_scale = 1.0;
+  // bf16 parameters without an f32 master copy: param and grad are bf16, the update runs in f32 (the CPU
+  // fast version's arithmetic) and the new parameter is stored by cast_stochastic with key
+  // {sr_seed, step, sr_stream} (adamw8bit_update_multi: the entry's sr_stream). Moments stay f32 / 8-bit.
+  // The result equals: widen param to f32, run the f32 update, cast_stochastic the f32 parameter.
+  bool stochastic_rounding = false;
+  uint64_t sr_seed = 0;
+  uint32_t sr_stream = 0;
 };
+// The rounding key of a stochastically rounded update of tensor `stream`.
+inline SrKey adamw_sr_key(const AdamWParams& p, uint32_t stream) {
+  SrKey k;
+  k.seed = p.sr_seed;
+  k.step = uint64_t(p.step);
+  k.stream = stream;
+  return k;
+}
 
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWParams& p);
 
@@ -41,6 +57,7 @@ struct AdamW8bitTensor {
   Tensor* m_absmax;
   Tensor* v_q;
   Tensor* v_absmax;
+  uint32_t sr_stream = 0;  // with AdamWParams::stochastic_rounding: this entry's rounding stream
 };
 void adamw8bit_update_multi(const std::vector<AdamW8bitTensor>& tensors, int block, const AdamWParams& p);
 // The 256-entry code books, ascending: signed (first moment, in [-1, 1]) and unsigned (second, in [0, 1]).

@@ -16,6 +16,10 @@ OpTable<CastFn>& cast_table() {
   static OpTable<CastFn> t("cast", &ref::cast, &cpu::cast);
   return t;
 }
+OpTable<CastStochasticFn>& cast_stochastic_table() {
+  static OpTable<CastStochasticFn> t("cast_stochastic", &ref::cast_stochastic, &cpu::cast_stochastic);
+  return t;
+}
 
 void fill(Tensor& t, double value) {
   Checker ck("fill", {{"t", &t}});
@@ -38,6 +42,16 @@ void cast(const Tensor& src, Tensor& dst) {
   ck.defined();
   ck.same_shape(src, "src", dst, "dst");
   cast_table().get(ck.device())(src, dst);
+}
+
+void cast_stochastic(const Tensor& src, Tensor& dst, const SrKey& key) {
+  Checker ck("cast_stochastic", {{"src", &src}, {"dst", &dst}});
+  ck.defined();
+  ck.dtype(src, "src", DType::f32);
+  ck.dtype(dst, "dst", DType::bf16);
+  ck.same_shape(src, "src", dst, "dst");
+  ck.require(src.numel() <= kSrMaxElements, "at most 2^34 elements (the Philox counter of an element)");
+  cast_stochastic_table().get(ck.device())(src, dst, key);
 }
 
 }  // namespace dbt::ops

@@ -21,9 +21,64 @@ uint8_t nearest_code(const float* map, float x) {
   return uint8_t((x - *lo <= *hi - x ? lo : hi) - map);
 }
 
+// Parameter storage: f32, or bf16 written by stochastic rounding with the Philox block of the element
+// (recomputed at each 4-element boundary and at the start of a range).
+struct F32Param {
+  float* p;
+  float load(int64_t i) const { return p[i]; }
+  void store(int64_t i, float x) { p[i] = x; }
+};
+struct SrParam {
+  bf16_t* p;
+  SrKey key;
+  Philox4 r{};
+  int64_t block = -1;
+  float load(int64_t i) const { return bf16_to_f32(p[i]); }
+  void store(int64_t i, float x) {
+    if ((i >> 2) != block) {
+      block = i >> 2;
+      r = sr_block(key, block);
+    }
+    p[i] = bf16_t{f32_bits_to_bf16_sr(f32_bits(x), r.v[i & 3])};
+  }
+};
+struct F32Grad {
+  const float* g;
+  float operator[](int64_t i) const { return g[i]; }
+};
+struct Bf16Grad {
+  const bf16_t* g;
+  float operator[](int64_t i) const { return bf16_to_f32(g[i]); }
+};
+
+template <class PS, class GS>
+void adamw_impl(PS P, GS G, Tensor& m, Tensor& v, const AdamWParams& p, int64_t n) {
+  float* M = m.data<float>();
+  float* V = v.data<float>();
+  const float b1 = float(p.beta1), b2 = float(p.beta2), gs = float(p.grad_scale), eps = float(p.eps);
+  const float omb1 = float(1.0 - p.beta1), omb2 = float(1.0 - p.beta2);
+  const float decay = float(1.0 - p.lr * p.weight_decay);
+  const float step = float(double(p.lr) / (1.0 - std::pow(double(p.beta1), double(p.step))));
+  const float inv_bc2_sqrt = float(1.0 / std::sqrt(1.0 - std::pow(double(p.beta2), double(p.step))));
+  parallel_for(n, kGrain, [&](int64_t i0, int64_t i1) {
+    PS Pl = P;
+    for (int64_t i = i0; i < i1; i++) {
+      const float g = G[i] * gs;
+      const float mi = b1 * M[i] + omb1 * g;
+      const float vi = b2 * V[i] + omb2 * g * g;
+      M[i] = mi;
+      V[i] = vi;
+      Pl.store(i, Pl.load(i) * decay - step * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps));
+    }
+  });
+}
+
 }  // namespace
 
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWParams& p) {
+  if (p.stochastic_rounding)
+    return adamw_impl(SrParam{param.data<bf16_t>(), adamw_sr_key(p, p.sr_stream)}, Bf16Grad{grad.data<bf16_t>()}, m,
+                      v, p, param.numel());
   float* P = param.data<float>();
   const float* G = grad.data<float>();
   float* M = m.data<float>();
@@ -45,13 +100,13 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   });
 }
 
-void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q,
-                      Tensor& v_absmax, int block, const AdamWParams& p) {
+namespace {
+template <class PS, class GS>
+void adam8_impl(PS P, GS G, int64_t n, Tensor& m_q, Tensor& m_absmax, Tensor& v_q, Tensor& v_absmax, int block,
+                const AdamWParams& p) {
   const float* sm = dynamic_map(true);
   const float* um = dynamic_map(false);
-  const int64_t n = param.numel(), blocks = adamw8bit_blocks(n, block);
-  float* P = param.data<float>();
-  const float* G = grad.data<float>();
+  const int64_t blocks = adamw8bit_blocks(n, block);
   uint8_t* MQ = m_q.data<uint8_t>();
   uint8_t* VQ = v_q.data<uint8_t>();
   float* MA = m_absmax.data<float>();
@@ -63,6 +118,7 @@ void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_
   const float inv_bc2_sqrt = float(1.0 / std::sqrt(1.0 - std::pow(p.beta2, double(p.step))));
   parallel_for(blocks, 1, [&](int64_t first, int64_t last) {
     std::vector<float> mb(static_cast<size_t>(block)), vb(static_cast<size_t>(block));
+    PS Pl = P;
     for (int64_t b = first; b < last; b++) {
       const int64_t i0 = b * block, len = std::min<int64_t>(n - i0, block);
       const float ma = MA[b], va = VA[b];
@@ -73,7 +129,7 @@ void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_
         float mi = sm[MQ[i]] * ma, vi = um[VQ[i]] * va;
         mi = b1 * mi + omb1 * g;
         vi = b2 * vi + omb2 * g * g;
-        P[i] = P[i] * decay - step * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps);
+        Pl.store(i, Pl.load(i) * decay - step * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps));
         mb[size_t(k)] = mi;
         vb[size_t(k)] = vi;
         am = std::max(am, std::fabs(mi));
@@ -89,9 +145,23 @@ void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_
   });
 }
 
+}  // namespace
+
+void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q,
+                      Tensor& v_absmax, int block, const AdamWParams& p) {
+  if (p.stochastic_rounding)
+    return adam8_impl(SrParam{param.data<bf16_t>(), adamw_sr_key(p, p.sr_stream)}, Bf16Grad{grad.data<bf16_t>()},
+                      param.numel(), m_q, m_absmax, v_q, v_absmax, block, p);
+  adam8_impl(F32Param{param.data<float>()}, F32Grad{grad.data<float>()}, param.numel(), m_q, m_absmax, v_q, v_absmax,
+             block, p);
+}
+
 void adamw8bit_update_multi(const std::vector<AdamW8bitTensor>& tensors, int block, const AdamWParams& p) {
-  for (const AdamW8bitTensor& t : tensors)
-    cpu::adamw8bit_update(*t.param, *t.grad, *t.m_q, *t.m_absmax, *t.v_q, *t.v_absmax, block, p);
+  for (const AdamW8bitTensor& t : tensors) {
+    AdamWParams pt = p;
+    pt.sr_stream = t.sr_stream;
+    cpu::adamw8bit_update(*t.param, *t.grad, *t.m_q, *t.m_absmax, *t.v_q, *t.v_absmax, block, pt);
+  }
 }
 
 void global_norm(const std::vector<Tensor>& tensors, Tensor& out) {

@@ -72,4 +72,20 @@ void cast(const Tensor& src, Tensor& dst) {
   });
 }
 
+void cast_stochastic(const Tensor& src, Tensor& dst, const SrKey& key) {
+  const float* s = src.data<float>();
+  bf16_t* d = dst.data<bf16_t>();
+  const int64_t n = src.numel();
+  parallel_for((n + 3) / 4, kGrain / 4, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; b++) {
+      const Philox4 r = sr_block(key, b);
+      for (int64_t j = 0; j < 4 && b * 4 + j < n; j++) {
+        uint32_t u;
+        std::memcpy(&u, s + b * 4 + j, 4);
+        d[b * 4 + j] = bf16_t{f32_bits_to_bf16_sr(u, r.v[j])};
+      }
+    }
+  });
+}
+
 }  // namespace dbt::ops::cpu

@@ -4,6 +4,7 @@
 
 #include "ops/optim.h"
 #include "ops/ref/ref_util.h"
+#include "ops/tensor_ops.h"
 
 namespace dbt::ops::ref {
 namespace {
@@ -30,14 +31,49 @@ uint8_t nearest_linear(const float* map, float x) {
   return uint8_t(best);
 }
 
+Tensor widen(const Tensor& t) {
+  Tensor w = Tensor::empty(t.shape(), DType::f32);
+  for (int64_t i = 0; i < t.numel(); i++) w.data<float>()[i] = bf16_to_f32(t.data<bf16_t>()[i]);
+  return w;
+}
+
+// Stochastically rounded bf16 update: the f32 update (the fast version's f32 expression, so the bits agree),
+// then cast_stochastic of the new f32 parameter.
+void adamw_sr(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWParams& p) {
+  Tensor P = widen(param), G = widen(grad);
+  const float b1 = float(p.beta1), b2 = float(p.beta2), gs = float(p.grad_scale), eps = float(p.eps);
+  const float omb1 = float(1.0 - p.beta1), omb2 = float(1.0 - p.beta2);
+  const float decay = float(1.0 - p.lr * p.weight_decay);
+  const float step = float(double(p.lr) / (1.0 - std::pow(p.beta1, double(p.step))));
+  const float inv_bc2_sqrt = float(1.0 / std::sqrt(1.0 - std::pow(p.beta2, double(p.step))));
+  for (int64_t i = 0; i < param.numel(); i++) {
+    const float g = G.data<float>()[i] * gs;
+    const float mi = b1 * m.data<float>()[i] + omb1 * g;
+    const float vi = b2 * v.data<float>()[i] + omb2 * g * g;
+    m.data<float>()[i] = mi;
+    v.data<float>()[i] = vi;
+    float& w = P.data<float>()[i];
+    w = w * decay - step * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps);
+  }
+  ref::cast_stochastic(P, param, adamw_sr_key(p, p.sr_stream));
+}
+
 }  // namespace
 
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWParams& p) {
+  if (p.stochastic_rounding) return adamw_sr(param, grad, m, v, p);
   DBT_REF_FLOAT_SWITCH(param.dtype(), "adamw_update", adamw_t<T>(param, grad, m, v, p));
 }
 
 void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q,
                       Tensor& v_absmax, int block, const AdamWParams& p) {
+  if (p.stochastic_rounding) {  // the f32 update on widened copies, then the stochastic cast
+    Tensor P = widen(param), G = widen(grad);
+    AdamWParams p32 = p;
+    p32.stochastic_rounding = false;
+    ref::adamw8bit_update(P, G, m_q, m_absmax, v_q, v_absmax, block, p32);
+    return ref::cast_stochastic(P, param, adamw_sr_key(p, p.sr_stream));
+  }
   if (param.dtype() != DType::f32) throw OpError("adamw8bit_update", "reference runs in f32", "");
   const float* sm = dynamic_map(true);
   const float* um = dynamic_map(false);
@@ -76,8 +112,11 @@ void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_
 }
 
 void adamw8bit_update_multi(const std::vector<AdamW8bitTensor>& tensors, int block, const AdamWParams& p) {
-  for (const AdamW8bitTensor& t : tensors)
-    ref::adamw8bit_update(*t.param, *t.grad, *t.m_q, *t.m_absmax, *t.v_q, *t.v_absmax, block, p);
+  for (const AdamW8bitTensor& t : tensors) {
+    AdamWParams pt = p;
+    pt.sr_stream = t.sr_stream;
+    ref::adamw8bit_update(*t.param, *t.grad, *t.m_q, *t.m_absmax, *t.v_q, *t.v_absmax, block, pt);
+  }
 }
 
 void global_norm(const std::vector<Tensor>& tensors, Tensor& out) {
