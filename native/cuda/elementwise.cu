@@ -1,4 +1,4 @@
-// Element-wise arithmetic with broadcasting (add/sub/mul forward and backward), axpby, sum_to.
+// Element-wise arithmetic with broadcasting (add/sub/mul forward and backward), axpby, sum_to, clamp.
 // Arithmetic in f32; broadcast reductions through reduce.cuh (deterministic).
 #include <vector>
 
@@ -38,6 +38,10 @@ template <class T> __global__ void axpby_kernel(float alpha, const T* x, float b
     if (beta != 0.0f) v += beta * to_float(y[i]);
     y[i] = from_float<T>(v);
   }
+}
+
+template <class T> __global__ void clamp_kernel(const T* x, float lo, float hi, T* y, int64_t n) {
+  DBT_GRID_STRIDE(i, n) y[i] = from_float<T>(fminf(hi, fmaxf(lo, to_float(x[i]))));
 }
 
 // General sum_to: one warp per output element, lanes stride over the reduced positions.
@@ -131,6 +135,15 @@ void sum_to(const Tensor& x, Tensor& y) {
   DBT_CUDA_FLOAT_SWITCH(y.dtype(), "sum_to", { sum_to_t<T, T>(dptr<T>(x), x.shape(), dptr<T>(y), y.shape(), "sum_to"); });
 }
 
+void clamp(const Tensor& x, float lo, float hi, Tensor& y) {
+  int64_t n = y.numel();
+  if (n == 0) return;
+  DBT_CUDA_FLOAT_SWITCH(y.dtype(), "clamp", {
+    clamp_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(dptr<T>(x), lo, hi, dptr<T>(y), n);
+  });
+  check_launch("clamp", {{"x", &x}, {"y", &y}});
+}
+
 }  // namespace
 
 void register_elementwise() {
@@ -138,6 +151,7 @@ void register_elementwise() {
   ops::binary_backward_table().set(Device::cuda, &binary_backward);
   ops::axpby_table().set(Device::cuda, &axpby);
   ops::sum_to_table().set(Device::cuda, &sum_to);
+  ops::clamp_table().set(Device::cuda, &clamp);
 }
 
 }  // namespace dbt::cuda

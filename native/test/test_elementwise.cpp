@@ -1,4 +1,7 @@
 // Broadcast add/sub/mul, axpby, sum_to: fast vs reference on broadcast edges; backward vs finite differences.
+#include <algorithm>
+#include <cmath>
+
 #include "harness.h"
 #include "ops/elementwise.h"
 
@@ -58,6 +61,28 @@ DBT_TEST(binary_reference_backward_matches_finite_differences) {
     expect_close(da, numeric_grad(loss, a), 1e-8, 1e-6, std::string(ops::binary_op_name(op)) + " da");
     expect_close(db, numeric_grad(loss, b), 1e-8, 1e-6, std::string(ops::binary_op_name(op)) + " db");
   }
+}
+
+DBT_TEST(clamp_matches_reference) {
+  Tensor x = rand_tensor({3, 77}, 9, -50.0, 40.0);
+  x.data<float>()[5] = -30.0f;  // the bounds themselves
+  x.data<float>()[6] = 20.0f;
+  Tensor y = Tensor::empty(x.shape()), ry = Tensor::empty(x.shape(), DType::f64);
+  poison(y);
+  ops::clamp(x, -30.0f, 20.0f, y);
+  ops::clamp(to_dtype(x, DType::f64), -30.0f, 20.0f, ry);
+  int below = 0, above = 0;
+  for (int64_t i = 0; i < x.numel(); i++) {
+    const double v = x.data<float>()[i];
+    EXPECT_TRUE(get(y, i) == get(ry, i), "clamp fast == reference");
+    EXPECT_TRUE(get(ry, i) == std::min(20.0, std::max(-30.0, v)), "clamp reference");
+    below += v < -30.0;
+    above += v > 20.0;
+  }
+  EXPECT_TRUE(below > 0 && above > 0, "inputs reach past both bounds");
+  ops::clamp(x, -1.0f, 1.0f, x);  // in place
+  for (int64_t i = 0; i < x.numel(); i++) EXPECT_TRUE(std::abs(get(x, i)) <= 1.0, "clamp in place");
+  expect_throws<OpError>([&] { ops::clamp(x, 2.0f, 1.0f, x); }, "lo 2", "clamp lo > hi");
 }
 
 DBT_TEST(axpby_and_sum_to) {

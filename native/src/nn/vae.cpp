@@ -1,7 +1,5 @@
 #include "nn/vae.h"
 
-#include <algorithm>
-
 #include "nn/tensor_util.h"
 #include "ops/elementwise.h"
 #include "ops/shape_ops.h"
@@ -49,7 +47,7 @@ void Vae::Mid::init(ParamSet& ps, const std::string& key, int64_t ch, int groups
 
 Tensor Vae::Mid::forward(const Tensor& x) { return block_2.forward(attn_1.forward(block_1.forward(x))); }
 
-Vae::Vae(const VaeConfig& cfg, DType dtype) : cfg_(cfg), params_(dtype) {
+Vae::Vae(const VaeConfig& cfg, DType dtype, Device device) : cfg_(cfg), params_(dtype, device) {
   const int G = cfg.num_groups;
   const int levels = int(cfg.ch_mult.size());
   if (levels == 0 || cfg.num_res_blocks < 1) throw Error("VAE: invalid configuration");
@@ -110,14 +108,7 @@ void Vae::encode(const Tensor& img, Tensor& mean, Tensor& logvar) {
   Tensor moments = quant_.forward(enc_out_.forward(enc_norm_.forward(h, false), false), false);
   mean = slice_channels(moments, 0, cfg_.embed_dim);
   logvar = slice_channels(moments, cfg_.embed_dim, 2 * cfg_.embed_dim);
-  const int64_t n = logvar.numel();
-  if (logvar.dtype() == DType::f64) {
-    double* v = logvar.data<double>();
-    for (int64_t i = 0; i < n; i++) v[i] = std::min(20.0, std::max(-30.0, v[i]));
-  } else {
-    float* v = logvar.data<float>();
-    for (int64_t i = 0; i < n; i++) v[i] = std::min(20.0f, std::max(-30.0f, v[i]));
-  }
+  ops::clamp(logvar, -30.0f, 20.0f, logvar);
 }
 
 Tensor Vae::decode(const Tensor& z) {

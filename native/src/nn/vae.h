@@ -21,7 +21,8 @@ struct VaeConfig {
 
 class Vae {
  public:
-  explicit Vae(const VaeConfig& cfg, DType dtype = DType::f32);
+  // Parameters are allocated (zeroed) on `device`; inputs must be there too (every intermediate follows them).
+  explicit Vae(const VaeConfig& cfg, DType dtype = DType::f32, Device device = Device::cpu);
   ParamSet& params() { return params_; }
   const VaeConfig& config() const { return cfg_; }
 

@@ -22,6 +22,7 @@ DBT_TABLE(binary_forward, BinaryForwardFn)
 DBT_TABLE(binary_backward, BinaryBackwardFn)
 DBT_TABLE(axpby, AxpbyFn)
 DBT_TABLE(sum_to, SumToFn)
+DBT_TABLE(clamp, ClampFn)
 #undef DBT_TABLE
 
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
@@ -92,6 +93,15 @@ void sum_to(const Tensor& x, Tensor& y) {
   }
   ck.require(ok, "y's shape must broadcast to x's shape");
   sum_to_table().get(ck.device(), dt)(x, y);
+}
+
+void clamp(const Tensor& x, float lo, float hi, Tensor& y) {
+  Checker ck("clamp", {{"x", &x}, {"y", &y}});
+  ck.defined();
+  DType dt = ck.same_float_dtype();
+  ck.same_shape(x, "x", y, "y");
+  ck.require(lo <= hi, "lo " + std::to_string(lo) + " > hi " + std::to_string(hi));
+  clamp_table().get(ck.device(), dt)(x, lo, hi, y);
 }
 
 }  // namespace dbt::ops

@@ -1,4 +1,4 @@
-// Element-wise arithmetic with NumPy broadcasting, and the reduction that undoes a broadcast.
+// Element-wise arithmetic with NumPy broadcasting, and the reduction that undoes a broadcast. Clamp (the VAE's logvar).
 #pragma once
 #include "core/dispatch.h"
 #include "core/tensor.h"
@@ -20,6 +20,8 @@ inline void mul(const Tensor& a, const Tensor& b, Tensor& y) { binary_forward(Bi
 void axpby(float alpha, const Tensor& x, float beta, Tensor& y);
 // y = sum of x over the dims where y broadcasts to x (y's shape, right-aligned, has 1 or x's size per dim).
 void sum_to(const Tensor& x, Tensor& y);
+// y = min(hi, max(lo, x)) (same shape; y may be x). NaN maps to lo (std::max(lo, NaN) is lo), as fmaxf does.
+void clamp(const Tensor& x, float lo, float hi, Tensor& y);
 
 // Broadcast shape of a and b; throws OpError naming `op` if they do not broadcast.
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b);
@@ -29,17 +31,20 @@ using BinaryBackwardFn = void (*)(BinaryOp op, const Tensor& a, const Tensor& b,
                                   Tensor* db);
 using AxpbyFn = void (*)(float alpha, const Tensor& x, float beta, Tensor& y);
 using SumToFn = void (*)(const Tensor& x, Tensor& y);
+using ClampFn = void (*)(const Tensor& x, float lo, float hi, Tensor& y);
 OpTable<BinaryForwardFn>& binary_forward_table();
 OpTable<BinaryBackwardFn>& binary_backward_table();
 OpTable<AxpbyFn>& axpby_table();
 OpTable<SumToFn>& sum_to_table();
+OpTable<ClampFn>& clamp_table();
 
 #define DBT_ELEMENTWISE_DECLS                                                                           \
   void binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& y);                        \
   void binary_backward(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da,     \
                        Tensor* db);                                                                     \
   void axpby(float alpha, const Tensor& x, float beta, Tensor& y);                                      \
-  void sum_to(const Tensor& x, Tensor& y);
+  void sum_to(const Tensor& x, Tensor& y);                                                              \
+  void clamp(const Tensor& x, float lo, float hi, Tensor& y);
 namespace ref {
 DBT_ELEMENTWISE_DECLS
 }

@@ -1,5 +1,5 @@
 // Element-wise CUDA ops against the CPU reference: broadcasting add/sub/mul forward and backward, axpby,
-// sum_to, in f32, bf16 and f16, every broadcast pattern the kernels special-case plus the general one.
+// sum_to, clamp, in f32, bf16 and f16, every broadcast pattern the kernels special-case plus the general one.
 #include "cuda_util.h"
 
 using namespace dbt;
@@ -66,6 +66,20 @@ DBT_TEST(cuda_axpby_matches_reference) {
       ops::axpby(1.25f, upload(x, dt), beta, dy);
       expect_close_dev(dy, want, dt, "axpby beta " + std::to_string(beta));
     }
+}
+
+DBT_TEST(cuda_clamp_matches_reference) {
+  for (DType dt : float_types()) {
+    Tensor x = rnd({3, 1001}, 7, -50.0, 40.0);
+    Tensor want = rounded64(x, dt);
+    ops::clamp(want, -30.0f, 20.0f, want);
+    Tensor y = poisoned(x.shape(), dt);
+    ops::clamp(upload(x, dt), -30.0f, 20.0f, y);
+    expect_close_dev(y, want, dt, "clamp");
+    Tensor z = upload(x, dt);
+    ops::clamp(z, -30.0f, 20.0f, z);  // in place
+    expect_close_dev(z, want, dt, "clamp in place");
+  }
 }
 
 DBT_TEST(cuda_sum_to_matches_reference) {

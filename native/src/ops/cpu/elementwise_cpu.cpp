@@ -131,6 +131,14 @@ void axpby(float alpha, const Tensor& x, float beta, Tensor& y) {
   });
 }
 
+void clamp(const Tensor& x, float lo, float hi, Tensor& y) {
+  const float* X = x.data<float>();
+  float* Y = y.data<float>();
+  parallel_for(x.numel(), kGrain, [&](int64_t b0, int64_t e0) {
+    for (int64_t i = b0; i < e0; i++) Y[i] = std::min(hi, std::max(lo, X[i]));
+  });
+}
+
 void sum_to(const Tensor& x, Tensor& y) {
   const float* X = x.data<float>();
   float* Y = y.data<float>();

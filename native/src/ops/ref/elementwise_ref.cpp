@@ -1,4 +1,5 @@
 // Element-wise references: one multi-index loop over the broadcast output, double arithmetic.
+#include <algorithm>
 #include <vector>
 
 #include "ops/elementwise.h"
@@ -74,6 +75,12 @@ template <class T> void sum_to_t(const Tensor& x, Tensor& y) {
   for (int64_t i = 0; i < y.numel(); i++) y.data<T>()[i] = T(acc[size_t(i)]);
 }
 
+template <class T> void clamp_t(const Tensor& x, float lo, float hi, Tensor& y) {
+  const T* X = x.data<T>();
+  T* Y = y.data<T>();
+  for (int64_t i = 0; i < x.numel(); i++) Y[i] = T(std::min(double(hi), std::max(double(lo), double(X[i]))));
+}
+
 }  // namespace
 
 void binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& y) {
@@ -86,5 +93,8 @@ void axpby(float alpha, const Tensor& x, float beta, Tensor& y) {
   DBT_REF_FLOAT_SWITCH(y.dtype(), "axpby", axpby_t<T>(alpha, x, beta, y));
 }
 void sum_to(const Tensor& x, Tensor& y) { DBT_REF_FLOAT_SWITCH(y.dtype(), "sum_to", sum_to_t<T>(x, y)); }
+void clamp(const Tensor& x, float lo, float hi, Tensor& y) {
+  DBT_REF_FLOAT_SWITCH(y.dtype(), "clamp", clamp_t<T>(x, lo, hi, y));
+}
 
 }  // namespace dbt::ops::ref
