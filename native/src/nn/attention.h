@@ -1,7 +1,8 @@
 // Multi-head attention modules: LDM's CrossAttention (to_q/to_k/to_v without bias, to_out.0) and HF
 // CLIP's self-attention (q/k/v/out_proj with bias, causal). Token layout [B, N, heads*dim_head] with the
 // heads interleaved in the last dim (`b n (h d)`); the score matrix is never materialised whole (the
-// attention op works in chunks).
+// attention op works in chunks), except on a GPU for head dims over 256 (the VAE's single head of 512,
+// forward only; see attention.cpp).
 #pragma once
 #include <string>
 

@@ -27,15 +27,14 @@ nn::VaeConfig tiny_vae() {
   return c;
 }
 
-}  // namespace
-
-DBT_TEST(cuda_vae_tiny_encode_decode_matches_cpu) {
-  const nn::VaeConfig cfg = tiny_vae();
-  // 32x32 images -> 16x16 latents (the downsample's asymmetric padding, mid-block attention over 256 tokens).
-  Tensor img = rnd({2, 3, 32, 32}, 31), z = rnd({2, 4, 16, 16}, 32);
+// Tiny: mid-block attention head dim 64 (the flash kernels). Wide: ch 256, so the middle has SD1.5's 512
+// channels, over the CUDA kernels' 256: the materialised-scores path (nn/attention.cpp).
+void check_vae(const nn::VaeConfig& cfg, const Shape& img_shape, const std::string& what, uint64_t seed) {
+  const int64_t f = int64_t(1) << (cfg.ch_mult.size() - 1);
+  Tensor img = rnd(img_shape, seed), z = rnd({img_shape[0], 4, img_shape[2] / f, img_shape[3] / f}, seed + 1);
   for (DType dt : float_types()) {
     nn::Vae ref(cfg);
-    randomize_params(ref.params(), 300);
+    randomize_params(ref.params(), seed + 100);
     for (nn::Param& p : ref.params().all()) round_to(p.value, dt);
     Tensor rimg = clone(img), rz = clone(z);
     round_to(rimg, dt);
@@ -54,10 +53,23 @@ DBT_TEST(cuda_vae_tiny_encode_decode_matches_cpu) {
     EXPECT_TRUE(mean.device() == Device::cuda && logvar.device() == Device::cuda && dec.device() == Device::cuda,
                 "VAE outputs stay on the GPU");
     const double tol = net_rtol(dt);
-    expect_rel(diff(mean, rmean), tol, 0.0, tag(dt) + "tiny VAE posterior mean");
-    expect_rel(diff(logvar, rlogvar), tol, 0.0, tag(dt) + "tiny VAE posterior logvar");
-    expect_rel(diff(dec, rdec), tol, 0.0, tag(dt) + "tiny VAE decode");
+    expect_rel(diff(mean, rmean), tol, 0.0, tag(dt) + what + " posterior mean");
+    expect_rel(diff(logvar, rlogvar), tol, 0.0, tag(dt) + what + " posterior logvar");
+    expect_rel(diff(dec, rdec), tol, 0.0, tag(dt) + what + " decode");
   }
+}
+
+}  // namespace
+
+DBT_TEST(cuda_vae_tiny_encode_decode_matches_cpu) {
+  // 32x32 images -> 16x16 latents (the downsample's asymmetric padding, mid-block attention over 256 tokens).
+  check_vae(tiny_vae(), {2, 3, 32, 32}, "tiny VAE", 31);
+}
+
+DBT_TEST(cuda_vae_wide_attention_encode_decode_matches_cpu) {
+  nn::VaeConfig cfg = tiny_vae();
+  cfg.ch = 256;
+  check_vae(cfg, {1, 3, 16, 16}, "VAE with 512-channel middle", 41);
 }
 
 DBT_TEST(cuda_vae_logvar_clamped_on_gpu) {
