@@ -125,6 +125,12 @@ def setup(spec):
         return lambda: opt.step()
     if k in ("unet_train", "unet_sample"):
         return unet_case(spec)
+    if k == "vae_decode":
+        try:
+            from vae_torch import make_vae_step  # scripts/torch_ref/vae_torch.py (plain PyTorch SD1.5 VAE decoder)
+        except ImportError as e:
+            raise ValueError(f"no PyTorch VAE reference: {e}")
+        return make_vae_step(spec)
     raise ValueError(f"unknown case kind {k}")
 
 
