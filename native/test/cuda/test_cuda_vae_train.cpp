@@ -2,12 +2,14 @@
 // decode on the GPU against the CPU, and a tiny-arch UNet training step as the trainer runs it in mixed
 // precision: f32 master weights cast to the compute dtype, forward, MSE loss (static loss scale 1024),
 // backward, gradients unscaled inside AdamW on the f32 masters. Two steps; losses and weight changes compared.
+// Also: a head dim over the CUDA kernels' 256 refuses a backward or several heads by name.
 // Same tolerances as the other network tests (relative L2: f32 1e-4, f16 1e-2, bf16 4e-2).
 #include <cmath>
 #include <vector>
 
 #include "cuda_util.h"
 #include "net_util.h"
+#include "nn/attention.h"
 #include "nn/unet.h"
 #include "nn/vae.h"
 #include "nn_util.h"
@@ -70,6 +72,24 @@ DBT_TEST(cuda_vae_wide_attention_encode_decode_matches_cpu) {
   nn::VaeConfig cfg = tiny_vae();
   cfg.ch = 256;
   check_vae(cfg, {1, 3, 16, 16}, "VAE with 512-channel middle", 41);
+}
+
+DBT_TEST(cuda_attention_wide_head_refuses_what_it_cannot_do) {
+  // Head dim 512 on the GPU: forward without saving works (above); saving for a backward, or several heads,
+  // is refused by name rather than failing inside the kernels.
+  const char* const names[4] = {"q", "k", "v", "o"};
+  for (int heads : {1, 2}) {
+    nn::ParamSet ps(DType::f32, Device::cuda);
+    nn::MultiHeadAttention a;
+    a.init(ps, "wide", 512 * heads, 512 * heads, heads, true, names, false);
+    Tensor x = upload(rnd({1, 8, 512 * heads}, 80), DType::f32);
+    if (heads == 1) {
+      Tensor y = a.forward(x, nullptr, false);
+      EXPECT_TRUE(y.device() == Device::cuda && y.dim(2) == 512, "single head, forward only: runs");
+    }
+    expect_throws<Error>([&] { a.forward(x, nullptr, true); }, "head dim 512 > 256",
+                         "head dim 512, " + std::to_string(heads) + " head(s), saved");
+  }
 }
 
 DBT_TEST(cuda_vae_logvar_clamped_on_gpu) {
