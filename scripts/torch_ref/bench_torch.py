@@ -123,6 +123,8 @@ def setup(spec):
             p.grad = rnd((p.numel(),), torch.float32, 1e-3)
         opt = bnb.optim.AdamW8bit(ps, lr=1e-6, min_8bit_size=0)
         return lambda: opt.step()
+    if k in ("adamw_sr", "adamw8bit_sr"):
+        raise ValueError("no PyTorch counterpart (bf16 parameters with stochastic rounding)")
     if k in ("unet_train", "unet_sample"):
         return unet_case(spec)
     if k == "vae_decode":

@@ -1,7 +1,8 @@
 // Memory-bound training ops at SD1.5 shapes (512x512, batch 2, bf16): GroupNorm+SiLU (ResBlock levels),
 // LayerNorm and GEGLU (transformer at 64x64), and the optimizer over 100M f32 parameters (SD1.5's UNet has
 // 860M: a tenth keeps the case quick): AdamW, 8-bit AdamW on one tensor and over 700 tensors (multi-tensor
-// launches). `bytes` is the minimum DRAM traffic, for GB/s.
+// launches), and both on bf16 parameters with stochastic rounding (no f32 master copy). `bytes` is the
+// minimum DRAM traffic, for GB/s.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -143,6 +144,69 @@ void adamw8bit_case(int tensors, int block) {
   Registrar reg(c);
 }
 
+// AdamW on bf16 parameters and gradients with stochastic rounding, f32 moments.
+void adamw_sr_case() {
+  char spec[128];
+  std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw_sr\",\"params\":%lld}", (long long)kParams);
+  Case c{"adamw bf16 stochastic rounding 100M params", spec, 0.0, [] {
+           Tensor p = device_random({kParams}, kBf16, 1), g = device_random({kParams}, kBf16, 2, 1e-3f);
+           Tensor m = Tensor::empty({kParams}, DType::f32, Device::cuda), v = Tensor::empty({kParams}, DType::f32, Device::cuda);
+           ops::fill(m, 0.0);
+           ops::fill(v, 0.0);
+           auto step = std::make_shared<int64_t>(0);
+           return std::function<void()>([=]() mutable {
+             ops::AdamWParams hp;
+             hp.step = ++*step;
+             hp.stochastic_rounding = true;
+             hp.sr_seed = 1234;
+             ops::adamw_update(p, g, m, v, hp);
+           });
+         }};
+  c.bytes = (2.0 + 2 + 4 + 4 + 2 + 4 + 4) * double(kParams);  // read p, g (bf16), m, v; write p, m, v
+  Registrar reg(c);
+}
+
+// 8-bit AdamW on bf16 parameters with stochastic rounding, 700 tensors (multi-tensor launches).
+void adamw8bit_sr_case(int tensors, int block) {
+  char name[160], spec[160];
+  std::snprintf(name, sizeof name, "adamw8bit bf16 stochastic rounding 100M params %d tensors block %d", tensors, block);
+  std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw8bit_sr\",\"params\":%lld,\"tensors\":%d,\"block\":%d}",
+                (long long)kParams, tensors, block);
+  Case c{name, spec, 0.0, [=] {
+           struct State {
+             std::vector<Tensor> p, g, mq, ma, vq, va;
+           };
+           auto st = std::make_shared<State>();
+           for (int i = 0; i < tensors; i++) {
+             const int64_t n = kParams / tensors + (i < kParams % tensors ? 1 : 0);
+             const int64_t nb = ops::adamw8bit_blocks(n, block);
+             st->p.push_back(device_random({n}, kBf16, 1 + uint64_t(i)));
+             st->g.push_back(device_random({n}, kBf16, 100000 + uint64_t(i), 1e-3f));
+             st->mq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
+             st->vq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
+             st->ma.push_back(Tensor::empty({nb}, DType::f32, Device::cuda));
+             st->va.push_back(Tensor::empty({nb}, DType::f32, Device::cuda));
+             ops::adamw8bit_init(st->mq.back(), st->ma.back(), st->vq.back(), st->va.back());
+           }
+           auto step = std::make_shared<int64_t>(0);
+           return std::function<void()>([=]() {
+             ops::AdamWParams hp;
+             hp.step = ++*step;
+             hp.stochastic_rounding = true;
+             hp.sr_seed = 1234;
+             State& s = *st;
+             std::vector<ops::AdamW8bitTensor> list;
+             for (int i = 0; i < tensors; i++) {
+               size_t k = size_t(i);
+               list.push_back({&s.p[k], &s.g[k], &s.mq[k], &s.ma[k], &s.vq[k], &s.va[k], uint32_t(i)});
+             }
+             ops::adamw8bit_update_multi(list, block, hp);
+           });
+         }};
+  c.bytes = 10.0 * double(kParams);  // read p, g (bf16) and both codes; write p and both codes
+  Registrar reg(c);
+}
+
 struct Cases {
   Cases() {
     for (bool bwd : {false, true}) {
@@ -156,6 +220,8 @@ struct Cases {
     adamw8bit_case(1, 2048);
     adamw8bit_case(1, 256);
     adamw8bit_case(700, 2048);
+    adamw_sr_case();
+    adamw8bit_sr_case(700, 2048);
   }
 } g_cases;
 
