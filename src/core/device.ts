@@ -61,3 +61,12 @@ export function resolveDevice(request: string): ResolvedDevice {
     description: `cuda:${index} (${info.name}, sm_${info.computeCapability.replace('.', '')}, ${gib} GiB)`,
   };
 }
+
+/**
+ * The 16-bit dtype networks compute in on a CUDA device of this compute capability ("8.6"): bf16 from 8.0
+ * (Ampere), whose tensor cores have it, else f16.
+ */
+export function cudaHalfDtype(computeCapability: string): 'bf16' | 'f16' {
+  const major = Number(computeCapability.split('.')[0]);
+  return Number.isFinite(major) && major >= 8 ? 'bf16' : 'f16';
+}

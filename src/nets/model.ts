@@ -1,16 +1,17 @@
 /**
  * `openModel`: the SD1.x networks of a model as a library object. Accepts whatever openWeights reads —
  * a `dbt create` model directory, a run checkpoint directory, a single .safetensors / .ckpt file (or a
- * diffusers folder) — loads the three networks in f32 on the CPU (f16/bf16 files are converted) and runs
- * them. Only `tokenize` needs a tokenizer.
+ * diffusers folder) — loads the three networks on the chosen device (CPU: f32; CUDA: bf16 or f16, or f32 when
+ * asked; weights converted as they load) and runs them. Tensors in and out are f32 host arrays whatever the
+ * device. Only `tokenize` needs a tokenizer.
  */
 import { DbtError, UsageError } from '../errors.js';
-import { tensor as coreTensor, type Tensor as CoreTensor } from '../core/index.js';
+import { cudaHalfDtype, cudaStatus, ops, resolveDevice, tensor as coreTensor, type DeviceName, type Tensor as CoreTensor } from '../core/index.js';
 import type { ModelArch } from '../model/arch.js';
 import { toFloat32 } from '../model/dtype.js';
 import { CONTEXT_LENGTH, type ClipTokenizer } from '../model/tokenizer.js';
 import { openWeights, type WeightSource } from '../model/weights.js';
-import { NativeNet, type NetKind } from './native.js';
+import { NativeNet, type NetDType, type NetKind } from './native.js';
 
 /** A host tensor: row-major data, NCHW for images. */
 export interface Tensor {
@@ -19,8 +20,16 @@ export interface Tensor {
 }
 
 export interface OpenModelOptions {
-  /** Where the networks run. This build runs them on the CPU. */
-  device?: 'cpu';
+  /**
+   * Where the networks run (default 'cpu'): 'auto' = CUDA when available, else the CPU; 'cuda' / 'cuda:N'
+   * require a usable GPU and throw with the reason otherwise.
+   */
+  device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
+  /**
+   * Compute dtype. 'auto' (default): f32 on the CPU; on CUDA bf16 (compute capability 8.0+) or f16. The CPU
+   * computes in f32 only.
+   */
+  dtype?: 'auto' | 'f32' | 'f16' | 'bf16';
   /** Use the EMA copy of the UNet weights (`model_ema.*`); an error when the file has none. */
   useEma?: boolean;
   /** Tokenizer file or folder (openai .txt.gz, or a folder with vocab.json + merges.txt). */
@@ -32,6 +41,10 @@ export interface Model {
   readonly config: ModelArch;
   /** Where the weights came from. */
   readonly source: { path: string; format: WeightSource['format'] };
+  /** Where the networks run: 'cpu' or 'cuda:N'. */
+  readonly device: string;
+  /** The dtype the networks hold their weights and compute in. */
+  readonly dtype: 'f32' | 'f16' | 'bf16';
   /** CLIP token ids, [n, 77]: start token, prompt, end token, padded with the end token. */
   tokenize(prompts: string[]): Int32Array;
   /** Text-encoder hidden states [n, S, context_dim] for ids [n, S] (S = 77 from tokenize). clipSkip: 1 = last layer. */
@@ -53,8 +66,9 @@ function numel(shape: readonly number[]): number {
 }
 
 /**
- * Loads every parameter of `net` from `src` by LDM key (f16/bf16/f64 converted to f32 in the core). The
- * bytes come through two reused read buffers (read ahead while the previous tensor is copied in).
+ * Loads every parameter of `net` from `src` by LDM key (converted to the network's dtype in the core, on the
+ * host, then copied to its device). The bytes come through two reused read buffers (read ahead while the
+ * previous tensor is copied in).
  */
 export async function loadNetWeights(net: NativeNet, src: WeightSource): Promise<void> {
   const specs = net.paramSpecs();
@@ -89,9 +103,16 @@ function checkTensor(what: string, t: Tensor, rank: number): void {
     throw new UsageError(`${what}: shape [${t.shape.join(', ')}] does not describe ${t.data.length} values as a rank-${rank} tensor`);
 }
 
+/** f32 host copy of a network output (cast on its device first when it is 16-bit); disposes t. */
 function toHost(t: CoreTensor): Tensor {
   try {
-    return { data: t.read() as Float32Array, shape: t.shape };
+    if (t.dtype === 'f32') return { data: t.read() as Float32Array, shape: t.shape };
+    const f = ops.cast(t, 'f32');
+    try {
+      return { data: f.read() as Float32Array, shape: f.shape };
+    } finally {
+      f.dispose();
+    }
   } finally {
     t.dispose();
   }
@@ -104,11 +125,25 @@ class SdModel implements Model {
   constructor(
     readonly config: ModelArch,
     readonly source: { path: string; format: WeightSource['format'] },
+    readonly device: string,
+    readonly dtype: 'f32' | 'f16' | 'bf16',
+    private readonly deviceName: DeviceName,
     nets: Record<NetKind, NativeNet>,
     private readonly tokenizer: ClipTokenizer | null,
     private readonly tokenizerProblem: string | undefined,
   ) {
     this.nets = nets;
+  }
+
+  /** data on the networks' device in their dtype (uploaded, then cast there). */
+  private input(data: Float32Array, shape: number[]): CoreTensor {
+    const t = coreTensor(data, shape, { device: this.deviceName });
+    if (this.dtype === 'f32') return t;
+    try {
+      return ops.cast(t, this.dtype);
+    } finally {
+      t.dispose();
+    }
   }
 
   private net(kind: NetKind): NativeNet {
@@ -149,9 +184,9 @@ class SdModel implements Model {
     if (x.shape[1] !== in_channels) throw new UsageError(`unet: x must be [n, ${in_channels}, h, w] latents, got [${x.shape.join(', ')}]`);
     if (context.shape[0] !== n || context.shape[2] !== context_dim)
       throw new UsageError(`unet: context must be [${n}, L, ${context_dim}] (encodeText output for the same batch), got [${context.shape.join(', ')}]`);
-    const xs = coreTensor(x.data, x.shape);
-    const ts = coreTensor(t, [t.length]);
-    const cs = coreTensor(context.data, context.shape);
+    const xs = this.input(x.data, x.shape);
+    const ts = coreTensor(t, [t.length]); // f32 timesteps; the UNet copies them to its device
+    const cs = this.input(context.data, context.shape);
     try {
       return toHost(net.unetForward(xs, ts, cs, false));
     } finally {
@@ -166,7 +201,7 @@ class SdModel implements Model {
     checkTensor('vaeEncode: img', img, 4);
     const ch = this.config.vae.in_channels;
     if (img.shape[1] !== ch) throw new UsageError(`vaeEncode: img must be [n, ${ch}, H, W] (RGB in [-1, 1]), got [${img.shape.join(', ')}]`);
-    const x = coreTensor(img.data, img.shape);
+    const x = this.input(img.data, img.shape);
     try {
       const { mean, logvar } = net.vaeEncode(x);
       return { mean: toHost(mean), logvar: toHost(logvar) };
@@ -180,7 +215,7 @@ class SdModel implements Model {
     checkTensor('vaeDecode: z', z, 4);
     const zc = this.config.vae.embed_dim;
     if (z.shape[1] !== zc) throw new UsageError(`vaeDecode: z must be [n, ${zc}, h, w] (an unscaled latent), got [${z.shape.join(', ')}]`);
-    const x = coreTensor(z.data, z.shape);
+    const x = this.input(z.data, z.shape);
     try {
       return toHost(net.vaeDecode(x));
     } finally {
@@ -195,13 +230,13 @@ class SdModel implements Model {
   }
 }
 
-/** The three networks of `arch`, weights zero until loaded. */
-export function createNets(arch: ModelArch, dtype: 'f32' | 'f64' = 'f32'): Record<NetKind, NativeNet> {
-  const unet = new NativeNet('unet', arch.unet, dtype);
+/** The three networks of `arch` on `device`, weights zero until loaded. */
+export function createNets(arch: ModelArch, dtype: NetDType = 'f32', device: DeviceName = 'cpu'): Record<NetKind, NativeNet> {
+  const unet = new NativeNet('unet', arch.unet, dtype, device);
   try {
-    const text = new NativeNet('text', arch.text, dtype);
+    const text = new NativeNet('text', arch.text, dtype, device);
     try {
-      return { unet, text, vae: new NativeNet('vae', arch.vae, dtype) };
+      return { unet, text, vae: new NativeNet('vae', arch.vae, dtype, device) };
     } catch (e) {
       text.dispose();
       throw e;
@@ -212,19 +247,54 @@ export function createNets(arch: ModelArch, dtype: 'f32' | 'f64' = 'f32'): Recor
   }
 }
 
+const DTYPES = ['auto', 'f32', 'f16', 'bf16'] as const;
+
+/** The device and compute dtype openModel uses for these options; throws with the reason and the remedy. */
+export function chooseDevice(opts: Pick<OpenModelOptions, 'device' | 'dtype'>): { device: DeviceName; name: string; dtype: 'f32' | 'f16' | 'bf16' } {
+  const request: unknown = opts.device ?? 'cpu';
+  const want: unknown = opts.dtype ?? 'auto';
+  if (typeof request !== 'string')
+    throw new UsageError(`openModel: device must be a string ('auto', 'cpu', 'cuda' or 'cuda:N'), got ${typeof request}`);
+  if (!DTYPES.includes(want as (typeof DTYPES)[number]))
+    throw new UsageError(`openModel: unknown dtype '${String(want)}' (use 'auto', 'f32', 'f16' or 'bf16')`);
+  let r;
+  try {
+    r = resolveDevice(request);
+  } catch (e) {
+    if (e instanceof UsageError)
+      throw new UsageError(`openModel: unknown device '${request}' (use 'auto', 'cpu', 'cuda' or 'cuda:N')`, { cause: e });
+    if (e instanceof DbtError)
+      throw new DbtError(`openModel: ${e.message}; use device 'cpu', or 'auto' (the CPU when no GPU is usable)`, {
+        details: e.details.map((d) => d.replace(/--device (\w+)/g, "device '$1'")),
+        cause: e,
+      });
+    throw e;
+  }
+  if (r.device === 'cpu') {
+    if (want !== 'auto' && want !== 'f32')
+      throw new UsageError(`openModel: on the CPU the networks compute in f32, not ${String(want)} (use dtype 'auto' or 'f32')`);
+    return { device: 'cpu', name: 'cpu', dtype: 'f32' };
+  }
+  const cc = cudaStatus().devices.find((d) => d.index === r.index)?.computeCapability ?? '0.0';
+  if (want === 'bf16' && cudaHalfDtype(cc) !== 'bf16')
+    throw new UsageError(`openModel: ${r.description} has compute capability ${cc}; bf16 needs 8.0 or newer (use dtype 'f16' or 'auto')`);
+  const dtype = want === 'auto' ? cudaHalfDtype(cc) : (want as 'f32' | 'f16' | 'bf16');
+  return { device: 'cuda', name: `cuda:${r.index}`, dtype };
+}
+
 export async function openModel(path: string, opts: OpenModelOptions = {}): Promise<Model> {
-  const device = opts.device ?? 'cpu';
-  if (device !== 'cpu') throw new UsageError(`device '${String(device)}' is not available in this build (only 'cpu')`);
+  const dev = chooseDevice(opts);
   const src = await openWeights(path, { useEma: opts.useEma, tokenizer: opts.tokenizer });
   try {
-    const nets = createNets(src.arch);
+    const nets = createNets(src.arch, dev.dtype, dev.device);
     try {
       for (const n of Object.values(nets)) await loadNetWeights(n, src);
     } catch (e) {
       for (const n of Object.values(nets)) n.dispose();
       throw e;
     }
-    return new SdModel(src.arch, { path: src.path, format: src.format }, nets, src.tokenizer, src.tokenizerProblem);
+    const source = { path: src.path, format: src.format };
+    return new SdModel(src.arch, source, dev.name, dev.dtype, dev.device, nets, src.tokenizer, src.tokenizerProblem);
   } finally {
     await src.close();
   }

@@ -3,7 +3,7 @@
  * Parameters are addressed by original LDM checkpoint keys.
  */
 import type { ClipTextConfig, UNetConfig, VaeConfig } from '../model/arch.js';
-import { call, native, type NativeTensor } from '../core/native.js';
+import { call, native, type DeviceName, type NativeTensor } from '../core/native.js';
 import { Tensor } from '../core/index.js';
 
 export type NetKind = 'unet' | 'text' | 'vae';
@@ -25,19 +25,27 @@ interface NativeNetHandle {
   dispose(): void;
 }
 
-type NativeNetCtor = new (kind: NetKind, config: object, dtype: 'f32' | 'f64') => NativeNetHandle;
+/** f32 or f64 (tests) on the CPU; f32, f16 or bf16 on CUDA. */
+export type NetDType = 'f32' | 'f64' | 'f16' | 'bf16';
 
-/** One network with its weights in native memory. Tensors returned are the caller's to dispose. */
+type NativeNetCtor = new (kind: NetKind, config: object, dtype: NetDType, device: DeviceName) => NativeNetHandle;
+
+/**
+ * One network with its weights in native memory on `device`. Inputs must be on that device in the network's
+ * dtype (timesteps f32 and token ids may stay on the CPU); outputs come back there. Tensors returned are the
+ * caller's to dispose.
+ */
 export class NativeNet {
   private handle: NativeNetHandle | null;
 
   constructor(
     readonly kind: NetKind,
     config: UNetConfig | ClipTextConfig | VaeConfig,
-    dtype: 'f32' | 'f64' = 'f32',
+    readonly dtype: NetDType = 'f32',
+    readonly device: DeviceName = 'cpu',
   ) {
     const ctor = (native() as unknown as { NativeNet: NativeNetCtor }).NativeNet;
-    this.handle = call(() => new ctor(kind, config, dtype));
+    this.handle = call(() => new ctor(kind, config, dtype, device));
   }
 
   private get h(): NativeNetHandle {
@@ -49,7 +57,7 @@ export class NativeNet {
   paramSpecs(): { key: string; shape: number[] }[] {
     return call(() => this.h.paramSpecs());
   }
-  /** Copies t into the parameter (f16/bf16/f64 converted to the network's dtype); shapes must match. */
+  /** Copies t into the parameter (converted to the network's dtype, uploaded to its device); shapes must match. */
   setParam(key: string, t: Tensor): void {
     call(() => this.h.setParam(key, t.handle));
   }

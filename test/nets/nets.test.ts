@@ -7,12 +7,12 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tensor } from '../../src/core/index.js';
+import { cudaHalfDtype, cudaStatus, tensor } from '../../src/core/index.js';
 import { TINY_ARCH } from '../../src/model/arch.js';
 import { createModel } from '../../src/model/create.js';
 import { expectedTensors, isBufferKey } from '../../src/model/keys.js';
-import { openModel } from '../../src/index.js';
-import { UsageError } from '../../src/errors.js';
+import { openModel, type OpenModelOptions } from '../../src/index.js';
+import { DbtError, UsageError } from '../../src/errors.js';
 import { createNets } from '../../src/nets/index.js';
 import { clipTextForward } from '../reference/clip.js';
 import { tensor as refTensor } from '../reference/f64.js';
@@ -214,6 +214,55 @@ describe('openModel', () => {
     }
     await expect(m.encodeText(new Int32Array(77))).rejects.toThrow(/disposed/);
     await expect(openModel(join(work, 'nope.safetensors'))).rejects.toThrow(/does not exist/);
-    await expect(openModel(dir, { device: 'cuda' as 'cpu' })).rejects.toThrow(/not available in this build/);
+  });
+
+  it('takes the device: auto is CUDA when usable, else the same CPU model; cuda without a GPU says why and what to do', async () => {
+    const dir = join(work, 'models', 'tiny-dev');
+    await createModel({ dir, arch: 'tiny', seed: 5 });
+    const x = { data: Float32Array.from(hashUniform('dx', 4 * 8 * 8)), shape: [1, 4, 8, 8] };
+    const ctx = { data: Float32Array.from(hashUniform('dc', 77 * 32)), shape: [1, 77, 32] };
+    const cpu = await openModel(dir, { device: 'cpu' });
+    const want = await cpu.unet(x, new Float32Array([500]), ctx);
+    cpu.dispose();
+    const st = cudaStatus();
+    const auto = await openModel(dir, { device: 'auto' });
+    try {
+      const y = await auto.unet(x, new Float32Array([500]), ctx);
+      if (st.available) {
+        expect(auto.device).toBe(`cuda:${st.device}`);
+        expect(auto.dtype).toBe(cudaHalfDtype(st.devices.find((d) => d.index === st.device)!.computeCapability));
+        expect(relError(y.data, Array.from(want.data))).toBeLessThan(4e-2);
+      } else {
+        expect([auto.device, auto.dtype]).toEqual(['cpu', 'f32']);
+        expect(y.data).toEqual(want.data);
+      }
+    } finally {
+      auto.dispose();
+    }
+    if (!st.available) {
+      for (const device of ['cuda', 'cuda:0'] as const) {
+        const err = await openModel(dir, { device }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(DbtError);
+        expect((err as Error).message).toContain(`CUDA is unavailable: ${st.reason}`);
+        expect((err as Error).message).toMatch(/use device 'cpu', or 'auto'/);
+      }
+      if (st.built) expect(st.reason).toMatch(/driver|device/);
+    }
+    const bad: [OpenModelOptions, RegExp][] = [
+      [{ device: 'gpu' as 'cpu' }, /unknown device 'gpu' \(use 'auto', 'cpu', 'cuda' or 'cuda:N'\)/],
+      [{ device: 'cpu:1' as 'cpu' }, /unknown device 'cpu:1'/],
+      [{ device: 0 as unknown as 'cpu' }, /device must be a string/],
+      [{ dtype: 'f64' as 'f32' }, /unknown dtype 'f64'/],
+      [{ device: 'cpu', dtype: 'bf16' }, /on the CPU the networks compute in f32, not bf16/],
+    ];
+    for (const [opts, message] of bad) {
+      const err = await openModel(dir, opts).catch((e: unknown) => e);
+      expect(err, String(message)).toBeInstanceOf(UsageError);
+      expect((err as Error).message).toMatch(message);
+    }
+  });
+
+  it('computes in bf16 from compute capability 8.0, else f16', () => {
+    expect(['7.5', '8.0', '8.6', '9.0', '12.0'].map(cudaHalfDtype)).toEqual(['f16', 'bf16', 'bf16', 'bf16', 'bf16']);
   });
 });

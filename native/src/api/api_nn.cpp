@@ -1,5 +1,7 @@
-// The SD1.x networks for JS: `new NativeNet(kind, config, dtype)` with kind 'unet' | 'text' | 'vae' and
-// config in the field names of src/model/arch.ts. Parameters are addressed by LDM checkpoint keys.
+// The SD1.x networks for JS: `new NativeNet(kind, config, dtype, device)` with kind 'unet' | 'text' | 'vae'
+// and config in the field names of src/model/arch.ts. Parameters are addressed by LDM checkpoint keys.
+// Weights and the network's inputs live on its device in its dtype (f32 or f64 on the CPU; f32, f16 or bf16
+// on CUDA); outputs are returned there too.
 #include <memory>
 
 #include "api/api.h"
@@ -48,7 +50,11 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
       if (info.Length() < 2 || !info[1].IsObject()) throw Error("NativeNet: argument 2 must be a config object");
       Napi::Object c = info[1].As<Napi::Object>();
       DType dt = info.Length() > 2 && info[2].IsString() ? parse_dtype(arg_string(info, 2)) : DType::f32;
-      if (dt != DType::f32 && dt != DType::f64) throw Error("NativeNet: weights are f32 (or f64 for tests)");
+      const Device dev = info.Length() > 3 && info[3].IsString() ? parse_device(arg_string(info, 3)) : Device::cpu;
+      if (dev == Device::cpu && dt != DType::f32 && dt != DType::f64)
+        throw Error("NativeNet: weights on the CPU are f32 (or f64 for tests), not " + std::string(dtype_name(dt)));
+      if (dev != Device::cpu && dt != DType::f32 && dt != DType::f16 && dt != DType::bf16)
+        throw Error("NativeNet: weights on CUDA are f32, f16 or bf16, not " + std::string(dtype_name(dt)));
       if (kind == "unet") {
         nn::UNetConfig u;
         u.in_channels = int64_t(num(c, "in_channels"));
@@ -61,7 +67,7 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
         u.transformer_depth = int(num(c, "transformer_depth"));
         u.context_dim = int64_t(num(c, "context_dim"));
         u.num_groups = int(num(c, "num_groups"));
-        unet_ = std::make_unique<nn::UNet>(u, dt);
+        unet_ = std::make_unique<nn::UNet>(u, dt, dev);
       } else if (kind == "text") {
         nn::ClipTextConfig t;
         t.vocab_size = int64_t(num(c, "vocab_size"));
@@ -71,7 +77,7 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
         t.intermediate_size = int64_t(num(c, "intermediate_size"));
         t.max_positions = int64_t(num(c, "max_position_embeddings"));
         t.layer_norm_eps = float(num(c, "layer_norm_eps"));
-        text_ = std::make_unique<nn::ClipTextEncoder>(t, dt);
+        text_ = std::make_unique<nn::ClipTextEncoder>(t, dt, dev);
       } else if (kind == "vae") {
         nn::VaeConfig v;
         v.in_channels = int64_t(num(c, "in_channels"));
@@ -83,7 +89,7 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
         v.embed_dim = int64_t(num(c, "embed_dim"));
         v.double_z = c.Get("double_z").ToBoolean();
         v.num_groups = int(num(c, "num_groups"));
-        vae_ = std::make_unique<nn::Vae>(v, dt);
+        vae_ = std::make_unique<nn::Vae>(v, dt, dev);
       } else {
         throw Error("NativeNet: unknown network kind '" + kind + "' (unet, text or vae)");
       }
@@ -128,15 +134,23 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
     });
   }
 
-  // setParam(key, tensor): copies (converting f16/bf16/f32/f64) into the parameter; shapes must match.
+  // setParam(key, tensor): copies (converting f16/bf16/f32/f64) into the parameter; shapes must match. A
+  // tensor on another device (host weights for a CUDA network) is converted there, then transferred.
   Napi::Value SetParam(const Napi::CallbackInfo& info) {
     return guarded(info, [&] {
       nn::Param& p = params().at(arg_string(info, 0));
       Tensor& src = arg_tensor(info, 1);
       if (src.shape() != p.value.shape())
         throw Error(p.key + ": the file holds shape " + src.shape().str() + ", the network expects " + p.value.shape().str());
-      if (src.dtype() == p.value.dtype()) ops::copy(src, p.value);
-      else ops::cast(src, p.value);
+      if (src.dtype() == p.value.dtype()) {
+        ops::copy(src, p.value);
+      } else if (src.device() == p.value.device()) {
+        ops::cast(src, p.value);
+      } else {
+        Tensor conv = Tensor::empty(src.shape(), p.value.dtype(), src.device());
+        ops::cast(src, conv);
+        ops::copy(conv, p.value);
+      }
       return info.Env().Undefined();
     });
   }
