@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/tensor.h"
+#include "nn/param.h"
 
 namespace dbt::bench::cuda {
 
@@ -23,5 +24,9 @@ struct Registrar {
 
 // Device tensor of shape s and dtype dt with deterministic values in [-scale, scale].
 Tensor device_random(const Shape& s, DType dt, uint64_t seed, float scale = 1.0f);
+
+// Random network weights in dtype dt on the GPU, seeds from `seed` up: matrices and kernels uniform in
+// +-sqrt(3 / fan_in), 1-d `.weight`s (norm gains) 1, other vectors (biases) in +-0.1.
+void randomize_params(nn::ParamSet& params, DType dt, uint64_t seed);
 
 }  // namespace dbt::bench::cuda

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -40,6 +41,19 @@ Tensor device_random(const Shape& s, DType dt, uint64_t seed, float scale) {
   Tensor d = Tensor::empty(s, dt, Device::cuda);
   ops::copy(hc, d);
   return d;
+}
+
+void randomize_params(nn::ParamSet& params, DType dt, uint64_t seed) {
+  for (nn::Param& p : params.all()) {
+    const Shape& s = p.value.shape();
+    if (s.ndim() >= 2) {
+      p.value = device_random(s, dt, seed++, float(std::sqrt(3.0 / double(s.prod(1, s.ndim())))));
+    } else if (p.key.size() >= 7 && p.key.compare(p.key.size() - 7, 7, ".weight") == 0) {
+      ops::fill(p.value, 1.0);
+    } else {
+      p.value = device_random(s, dt, seed++, 0.1f);
+    }
+  }
 }
 
 }  // namespace dbt::bench::cuda

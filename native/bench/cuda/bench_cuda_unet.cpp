@@ -18,20 +18,9 @@ namespace {
 
 const DType kDt = DType::bf16;
 
-// Weights uniform in +-sqrt(3 / fan_in) (norm gains near 1), generated on the host tensor by tensor.
 std::shared_ptr<nn::UNet> make_unet() {
   auto u = std::make_shared<nn::UNet>(nn::UNetConfig{}, kDt, Device::cuda);
-  uint64_t seed = 1;
-  for (nn::Param& p : u->params().all()) {
-    const Shape& s = p.value.shape();
-    if (s.ndim() >= 2) {
-      p.value = device_random(s, kDt, seed++, float(std::sqrt(3.0 / double(s.prod(1, s.ndim())))));
-    } else if (p.key.size() >= 7 && p.key.compare(p.key.size() - 7, 7, ".weight") == 0) {
-      ops::fill(p.value, 1.0);
-    } else {
-      p.value = device_random(s, kDt, seed++, 0.1f);
-    }
-  }
+  randomize_params(u->params(), kDt, 1);
   return u;
 }
 

@@ -14,20 +14,9 @@ namespace {
 
 const DType kDt = DType::bf16;
 
-// Weights as the UNet bench: uniform in +-sqrt(3 / fan_in), norm gains 1, biases in +-0.1.
 std::shared_ptr<nn::Vae> make_vae() {
   auto v = std::make_shared<nn::Vae>(nn::VaeConfig{}, kDt, Device::cuda);
-  uint64_t seed = 1000;
-  for (nn::Param& p : v->params().all()) {
-    const Shape& s = p.value.shape();
-    if (s.ndim() >= 2) {
-      p.value = device_random(s, kDt, seed++, float(std::sqrt(3.0 / double(s.prod(1, s.ndim())))));
-    } else if (p.key.size() >= 7 && p.key.compare(p.key.size() - 7, 7, ".weight") == 0) {
-      ops::fill(p.value, 1.0);
-    } else {
-      p.value = device_random(s, kDt, seed++, 0.1f);
-    }
-  }
+  randomize_params(v->params(), kDt, 1000);
   return v;
 }
 
