@@ -101,12 +101,20 @@ void adamw_case() {
   Registrar reg(c);
 }
 
-// 8-bit AdamW over kParams f32 parameters split into `tensors` tensors (1: the per-tensor op).
-void adamw8bit_case(int tensors, int block) {
+// 8-bit AdamW over kParams parameters split into `tensors` tensors (1: the per-tensor op): f32 parameters,
+// or with `sr` bf16 parameters and gradients updated with stochastic rounding.
+void adamw8bit_case(int tensors, int block, bool sr = false) {
   char name[160], spec[160];
-  std::snprintf(name, sizeof name, "adamw8bit 100M params %d tensor%s block %d", tensors, tensors > 1 ? "s" : "", block);
-  std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw8bit\",\"params\":%lld,\"tensors\":%d,\"block\":%d}",
-                (long long)kParams, tensors, block);
+  if (sr) {
+    std::snprintf(name, sizeof name, "adamw8bit bf16 stochastic rounding 100M params %d tensors block %d", tensors, block);
+    std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw8bit_sr\",\"params\":%lld,\"tensors\":%d,\"block\":%d}",
+                  (long long)kParams, tensors, block);
+  } else {
+    std::snprintf(name, sizeof name, "adamw8bit 100M params %d tensor%s block %d", tensors, tensors > 1 ? "s" : "", block);
+    std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw8bit\",\"params\":%lld,\"tensors\":%d,\"block\":%d}",
+                  (long long)kParams, tensors, block);
+  }
+  const DType dt = sr ? kBf16 : DType::f32;
   Case c{name, spec, 0.0, [=] {
            struct State {
              std::vector<Tensor> p, g, mq, ma, vq, va;
@@ -115,8 +123,8 @@ void adamw8bit_case(int tensors, int block) {
            for (int i = 0; i < tensors; i++) {
              const int64_t n = kParams / tensors + (i < kParams % tensors ? 1 : 0);
              const int64_t nb = ops::adamw8bit_blocks(n, block);
-             st->p.push_back(device_random({n}, DType::f32, 1 + uint64_t(i)));
-             st->g.push_back(device_random({n}, DType::f32, 100000 + uint64_t(i), 1e-3f));
+             st->p.push_back(device_random({n}, dt, 1 + uint64_t(i)));
+             st->g.push_back(device_random({n}, dt, 100000 + uint64_t(i), 1e-3f));
              st->mq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
              st->vq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
              st->ma.push_back(Tensor::empty({nb}, DType::f32, Device::cuda));
@@ -127,6 +135,8 @@ void adamw8bit_case(int tensors, int block) {
            return std::function<void()>([=]() {
              ops::AdamWParams hp;
              hp.step = ++*step;
+             hp.stochastic_rounding = sr;
+             if (sr) hp.sr_seed = 1234;
              State& s = *st;
              if (tensors == 1) {
                ops::adamw8bit_update(s.p[0], s.g[0], s.mq[0], s.ma[0], s.vq[0], s.va[0], block, hp);
@@ -135,12 +145,13 @@ void adamw8bit_case(int tensors, int block) {
              std::vector<ops::AdamW8bitTensor> list;
              for (int i = 0; i < tensors; i++) {
                size_t k = size_t(i);
-               list.push_back({&s.p[k], &s.g[k], &s.mq[k], &s.ma[k], &s.vq[k], &s.va[k]});
+               list.push_back({&s.p[k], &s.g[k], &s.mq[k], &s.ma[k], &s.vq[k], &s.va[k], uint32_t(i)});
              }
              ops::adamw8bit_update_multi(list, block, hp);
            });
          }};
-  c.bytes = 16.0 * double(kParams);  // read p, g (f32) and both codes; write p and both codes
+  // read p, g and both codes; write p and both codes
+  c.bytes = (sr ? 10.0 : 16.0) * double(kParams);
   Registrar reg(c);
 }
 
@@ -166,47 +177,6 @@ void adamw_sr_case() {
   Registrar reg(c);
 }
 
-// 8-bit AdamW on bf16 parameters with stochastic rounding, 700 tensors (multi-tensor launches).
-void adamw8bit_sr_case(int tensors, int block) {
-  char name[160], spec[160];
-  std::snprintf(name, sizeof name, "adamw8bit bf16 stochastic rounding 100M params %d tensors block %d", tensors, block);
-  std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw8bit_sr\",\"params\":%lld,\"tensors\":%d,\"block\":%d}",
-                (long long)kParams, tensors, block);
-  Case c{name, spec, 0.0, [=] {
-           struct State {
-             std::vector<Tensor> p, g, mq, ma, vq, va;
-           };
-           auto st = std::make_shared<State>();
-           for (int i = 0; i < tensors; i++) {
-             const int64_t n = kParams / tensors + (i < kParams % tensors ? 1 : 0);
-             const int64_t nb = ops::adamw8bit_blocks(n, block);
-             st->p.push_back(device_random({n}, kBf16, 1 + uint64_t(i)));
-             st->g.push_back(device_random({n}, kBf16, 100000 + uint64_t(i), 1e-3f));
-             st->mq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
-             st->vq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
-             st->ma.push_back(Tensor::empty({nb}, DType::f32, Device::cuda));
-             st->va.push_back(Tensor::empty({nb}, DType::f32, Device::cuda));
-             ops::adamw8bit_init(st->mq.back(), st->ma.back(), st->vq.back(), st->va.back());
-           }
-           auto step = std::make_shared<int64_t>(0);
-           return std::function<void()>([=]() {
-             ops::AdamWParams hp;
-             hp.step = ++*step;
-             hp.stochastic_rounding = true;
-             hp.sr_seed = 1234;
-             State& s = *st;
-             std::vector<ops::AdamW8bitTensor> list;
-             for (int i = 0; i < tensors; i++) {
-               size_t k = size_t(i);
-               list.push_back({&s.p[k], &s.g[k], &s.mq[k], &s.ma[k], &s.vq[k], &s.va[k], uint32_t(i)});
-             }
-             ops::adamw8bit_update_multi(list, block, hp);
-           });
-         }};
-  c.bytes = 10.0 * double(kParams);  // read p, g (bf16) and both codes; write p and both codes
-  Registrar reg(c);
-}
-
 struct Cases {
   Cases() {
     for (bool bwd : {false, true}) {
@@ -221,7 +191,7 @@ struct Cases {
     adamw8bit_case(1, 256);
     adamw8bit_case(700, 2048);
     adamw_sr_case();
-    adamw8bit_sr_case(700, 2048);
+    adamw8bit_case(700, 2048, /*sr=*/true);
   }
 } g_cases;
 
