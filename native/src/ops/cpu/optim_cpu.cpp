@@ -79,25 +79,7 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   if (p.stochastic_rounding)
     return adamw_impl(SrParam{param.data<bf16_t>(), adamw_sr_key(p, p.sr_stream)}, Bf16Grad{grad.data<bf16_t>()}, m,
                       v, p, param.numel());
-  float* P = param.data<float>();
-  const float* G = grad.data<float>();
-  float* M = m.data<float>();
-  float* V = v.data<float>();
-  const float b1 = float(p.beta1), b2 = float(p.beta2), gs = float(p.grad_scale), eps = float(p.eps);
-  const float omb1 = float(1.0 - p.beta1), omb2 = float(1.0 - p.beta2);
-  const float decay = float(1.0 - p.lr * p.weight_decay);
-  const float step = float(double(p.lr) / (1.0 - std::pow(double(p.beta1), double(p.step))));
-  const float inv_bc2_sqrt = float(1.0 / std::sqrt(1.0 - std::pow(double(p.beta2), double(p.step))));
-  parallel_for(param.numel(), kGrain, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) {
-      const float g = G[i] * gs;
-      const float mi = b1 * M[i] + omb1 * g;
-      const float vi = b2 * V[i] + omb2 * g * g;
-      M[i] = mi;
-      V[i] = vi;
-      P[i] = P[i] * decay - step * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps);
-    }
-  });
+  adamw_impl(F32Param{param.data<float>()}, F32Grad{grad.data<float>()}, m, v, p, param.numel());
 }
 
 namespace {
