@@ -30,18 +30,6 @@ nn::UNetConfig micro_unet() {
   return c;
 }
 
-// src/model/arch.ts TINY_ARCH
-nn::UNetConfig tiny_unet() {
-  nn::UNetConfig c;
-  c.model_channels = 32;
-  c.channel_mult = {1, 2};
-  c.num_res_blocks = 1;
-  c.attention_resolutions = {1, 2};
-  c.num_heads = 2;
-  c.context_dim = 32;
-  return c;
-}
-
 Tensor timesteps(std::initializer_list<float> ts) {
   Tensor t = Tensor::empty({int64_t(ts.size())});
   std::copy(ts.begin(), ts.end(), t.data<float>());

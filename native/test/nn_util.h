@@ -7,8 +7,21 @@
 
 #include "harness.h"
 #include "nn/param.h"
+#include "nn/unet.h"
 
 namespace dbt::test {
+
+// The tiny UNet of src/model/arch.ts TINY_ARCH (what every test and the demo use).
+inline nn::UNetConfig tiny_unet() {
+  nn::UNetConfig c;
+  c.model_channels = 32;
+  c.channel_mult = {1, 2};
+  c.num_res_blocks = 1;
+  c.attention_resolutions = {1, 2};
+  c.num_heads = 2;
+  c.context_dim = 32;
+  return c;
+}
 
 // Every parameter uniform in [-a, a) with a = sqrt(3 / fan_in) (norm gains 1 ± 0.2, biases ± 0.2).
 void randomize_params(nn::ParamSet& ps, uint64_t seed);

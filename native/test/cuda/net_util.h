@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cuda_util.h"
+#include "nn_util.h"
 #include "nn/param.h"
 #include "nn/unet.h"
 
@@ -70,17 +71,6 @@ inline void upload_params(nn::ParamSet& dev, nn::ParamSet& ref, DType dt) {
   auto& rp = ref.all();
   for (size_t i = 0; i < dp.size(); i++) dp[i].value = upload(rp[i].value, dt);
   dev.enable_grads(true);
-}
-
-inline nn::UNetConfig tiny_unet() {
-  nn::UNetConfig c;
-  c.model_channels = 32;
-  c.channel_mult = {1, 2};
-  c.num_res_blocks = 1;
-  c.attention_resolutions = {1, 2};
-  c.num_heads = 2;
-  c.context_dim = 32;
-  return c;
 }
 
 }  // namespace dbt::test::cu
