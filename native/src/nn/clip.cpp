@@ -70,6 +70,7 @@ Tensor ClipTextEncoder::forward(const Tensor& ids, int clip_skip, bool save) {
 
 void ClipTextEncoder::backward(const Tensor& dy) {
   if (!ids_.defined()) throw Error("text encoder: backward without a saved forward (forward with save = true first)");
+  params_.begin_backward();
   Tensor d = final_.backward(dy);
   for (int l = used_layers_; l-- > 0;) {
     Layer& L = layers_[l];
@@ -87,6 +88,9 @@ void ClipTextEncoder::backward(const Tensor& dy) {
     Tensor rows = dpos->slice(0, d.dim(1));
     accumulate(rows, dp);
   }
+  grad_ready(tok_);
+  grad_ready(pos_);
+  params_.end_backward();  // fused: the layers past clip_skip, which got no gradient
   ids_ = Tensor();
 }
 

@@ -27,7 +27,8 @@ class ClipTextEncoder {
 
   // ids i32 [B, S] (S <= max_positions) -> [B, S, hidden]. Throws Error for a bad clip_skip or token id.
   Tensor forward(const Tensor& ids, int clip_skip, bool save);
-  // After forward(save = true): accumulates parameter gradients; releases what forward saved.
+  // After forward(save = true): accumulates parameter gradients (fused gradients: steps each parameter as
+  // it completes, then those of layers past clip_skip with zero gradients); releases what forward saved.
   void backward(const Tensor& dy);
 
  private:

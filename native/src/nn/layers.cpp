@@ -39,7 +39,9 @@ Tensor Linear::backward(const Tensor& dy, bool want_dx) {
   Tensor* dw = grad_of(w);
   Tensor dwv = dw ? dw->view({out, in}) : Tensor();
   ops::linear_backward(x_, w->value.view({out, in}), dy, want_dx ? &dx : nullptr, dw ? &dwv : nullptr, grad_of(b));
-  x_ = Tensor();
+  x_ = dwv = Tensor();
+  grad_ready(w);
+  grad_ready(b);
   return dx;
 }
 
@@ -65,6 +67,8 @@ Tensor Conv2d::backward(const Tensor& dy, bool want_dx) {
   Tensor dx = want_dx ? empty_like(x_) : Tensor();
   ops::conv2d_backward(x_, w->value, dy, p, want_dx ? &dx : nullptr, grad_of(w), grad_of(b));
   x_ = Tensor();
+  grad_ready(w);
+  grad_ready(b);
   return dx;
 }
 
@@ -95,6 +99,8 @@ Tensor GroupNorm::backward(const Tensor& dy) {
   Tensor dx = empty_like(x_);
   ops::group_norm_backward(x_, gamma->value, beta->value, mean_, rstd_, dy, p, &dx, grad_of(gamma), grad_of(beta));
   x_ = mean_ = rstd_ = Tensor();
+  grad_ready(gamma);
+  grad_ready(beta);
   return dx;
 }
 
@@ -124,6 +130,8 @@ Tensor LayerNorm::backward(const Tensor& dy) {
   Tensor dx = empty_like(x_);
   ops::layer_norm_backward(x_, gamma->value, mean_, rstd_, dy, &dx, grad_of(gamma), grad_of(beta));
   x_ = mean_ = rstd_ = Tensor();
+  grad_ready(gamma);
+  grad_ready(beta);
   return dx;
 }
 

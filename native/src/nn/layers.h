@@ -1,6 +1,7 @@
 // Leaf layers of the SD1.x networks. Each owns Param pointers into its network's ParamSet, a forward
 // that (when `save`) keeps what its backward needs, and a backward that writes the input gradient,
-// accumulates parameter gradients (when enabled) and releases what forward saved.
+// accumulates parameter gradients (when enabled), signals them ready (fused gradients: the optimizer steps
+// them there, so a backward must not read its parameters after the signal) and releases what forward saved.
 #pragma once
 #include <string>
 

@@ -20,8 +20,8 @@ Tensor copy_to(const Tensor& t, Device d) {
 Param* ParamSet::add(const std::string& key, const Shape& shape) {
   if (index_.count(key)) throw Error("parameter " + key + " registered twice");
   index_[key] = params_.size();
-  params_.push_back(Param{key, zeros_on(shape, dtype_, device_), Tensor()});
-  if (grads_) params_.back().grad = zeros_on(shape, dtype_, device_);
+  params_.push_back(Param{key, zeros_on(shape, dtype_, device_), Tensor(), this, false});
+  if (mode_ == GradMode::full) params_.back().grad = zeros_on(shape, dtype_, device_);
   return &params_.back();
 }
 
@@ -43,11 +43,64 @@ int64_t ParamSet::numel() const {
 }
 
 void ParamSet::enable_grads(bool on) {
-  grads_ = on;
+  mode_ = on ? GradMode::full : GradMode::off;
+  hook_ = nullptr;
   for (Param& p : params_) {
     if (on && !p.grad.defined()) p.grad = zeros_on(p.value.shape(), dtype_, device_);
     if (!on) p.grad = Tensor();
+    p.ready = false;
   }
+}
+
+void ParamSet::enable_fused_grads(GradReadyFn hook) {
+  if (!hook) throw Error("fused gradients need a gradient-ready hook (the optimizer step)");
+  mode_ = GradMode::fused;
+  hook_ = std::move(hook);
+  signals_ = 0;
+  for (Param& p : params_) {
+    p.grad = Tensor();
+    p.ready = false;
+  }
+}
+
+Tensor* ParamSet::lazy_grad(Param& p) {
+  if (mode_ != GradMode::fused) return nullptr;
+  if (p.ready)
+    throw Error("fused gradients: " + p.key + " is accumulated after its optimizer step in this backward (a parameter " +
+                "used by a second module, or a backward without begin_backward)");
+  p.grad = zeros_on(p.value.shape(), dtype_, device_);
+  return &p.grad;
+}
+
+void ParamSet::grad_ready(Param& p) {
+  if (mode_ != GradMode::fused) return;
+  if (p.ready)
+    throw Error("fused gradients: " + p.key + " signalled ready twice in one backward (a parameter used by two " +
+                "modules cannot be stepped in backward)");
+  p.ready = true;
+  signals_++;
+  if (!p.grad.defined()) p.grad = zeros_on(p.value.shape(), dtype_, device_);
+  try {
+    hook_(p);
+  } catch (...) {
+    p.grad = Tensor();
+    throw;
+  }
+  p.grad = Tensor();
+}
+
+void ParamSet::begin_backward() {
+  if (mode_ != GradMode::fused) return;
+  for (Param& p : params_) {
+    p.grad = Tensor();
+    p.ready = false;
+  }
+}
+
+void ParamSet::end_backward() {
+  if (mode_ != GradMode::fused) return;
+  for (Param& p : params_)
+    if (!p.ready) grad_ready(p);
 }
 
 void ParamSet::zero_grads() {

@@ -154,6 +154,7 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t, const Tensor& context, bo
 
 void UNet::backward(const Tensor& dy, Tensor* dcontext) {
   if (!emb_act_out_.defined()) throw Error("UNet: backward without a saved forward (forward with save = true first)");
+  params_.begin_backward();
   Tensor demb_act = Tensor::empty(emb_act_out_.shape(), emb_act_out_.dtype(), emb_act_out_.device());
   ops::fill(demb_act, 0.0);
   Tensor dh = out_norm_.backward(out_conv_.backward(dy));
@@ -178,6 +179,7 @@ void UNet::backward(const Tensor& dy, Tensor* dcontext) {
   }
   Tensor demb = emb_act_.backward(demb_act);
   time1_.backward(time_act_.backward(time2_.backward(demb)), false);
+  params_.end_backward();
   emb_act_out_ = ctx_ = Tensor();
 }
 

@@ -35,8 +35,9 @@ class UNet {
   // x [N, in, H, W] (H, W divisible by 2^(levels-1)), t f32 [N], context [N, L, context_dim] -> eps [N, out, H, W].
   // save: keep what backward needs (training); otherwise intermediates are freed as the pass goes.
   Tensor forward(const Tensor& x, const Tensor& t, const Tensor& context, bool save);
-  // After forward(save = true): accumulates parameter gradients (when enabled) and, if dcontext is given,
-  // the context gradient into it ([N, L, context_dim], caller-zeroed). Releases everything forward saved.
+  // After forward(save = true): accumulates parameter gradients (when enabled; fused gradients: each
+  // parameter is stepped and its gradient freed as soon as it is complete, see param.h) and, if dcontext is
+  // given, the context gradient into it ([N, L, context_dim], caller-zeroed). Releases everything forward saved.
   void backward(const Tensor& dy, Tensor* dcontext);
 
  private:
