@@ -189,6 +189,11 @@ DBT_TEST(nn_fused_refuses_what_it_cannot_do) {
   nn::Param* q = other.add("q", {2});
   expect_throws<Error>([&] { opt.step(*q); }, "q is not a parameter", "foreign parameter");
   expect_throws<Error>([&] { nn::AdamW(ps, true, 100); }, "block must be 2048 or 256", "bad block");
-  ps.enable_grads(false);
-  EXPECT_TRUE(ps.grad_mode() == nn::GradMode::off && nn::grad_of(l.w) == nullptr, "gradients off");
+  {
+    nn::AdamW scoped(ps, true, 256);
+    scoped.fuse();
+    EXPECT_TRUE(ps.hook_owner() == &scoped, "hook owner");
+  }
+  EXPECT_TRUE(ps.grad_mode() == nn::GradMode::off && nn::grad_of(l.w) == nullptr,
+              "an optimizer going away turns its fused gradients off");
 }

@@ -16,6 +16,9 @@ interface NativeNetHandle {
   enableGrads(on: boolean): void;
   zeroGrads(): void;
   setCheckpointing(on: boolean): void;
+  setOptimizer(opts: AdamWOptions | null): void;
+  setOptimizerParams(p: AdamWHparams): void;
+  optimizerStep(): void;
   unetForward(x: NativeTensor, t: NativeTensor, context: NativeTensor, save: boolean): NativeTensor;
   unetBackward(dy: NativeTensor, dcontext: NativeTensor | null): void;
   textForward(ids: NativeTensor, clipSkip: number, save: boolean): NativeTensor;
@@ -23,6 +26,38 @@ interface NativeNetHandle {
   vaeEncode(img: NativeTensor): [NativeTensor, NativeTensor];
   vaeDecode(z: NativeTensor): NativeTensor;
   dispose(): void;
+}
+
+/** AdamW over every parameter of a network (native nn::AdamW). */
+export interface AdamWOptions {
+  /** 8-bit blockwise moments (docs/native.md) instead of moments in `momentDtype`. */
+  eightBit?: boolean;
+  /** 8-bit block size, 2048 (default) or 256. */
+  block?: number;
+  /**
+   * Step each parameter inside backward as soon as its gradient is complete, then free the gradient
+   * (the full set of gradients is never alive). Every backward is then an optimizer step: no gradient
+   * accumulation over micro-batches and no global-norm clipping.
+   */
+  fused?: boolean;
+  /** f32 (default; also for bf16 weights with stochastic rounding), else the network's dtype. */
+  momentDtype?: NetDType;
+}
+
+/** AdamW hyper-parameters (PyTorch's meaning); fields given replace the current ones. */
+export interface AdamWHparams {
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** The step number t >= 1 (bias correction). */
+  step?: number;
+  /** Multiplies every gradient (loss-scale unscaling). */
+  gradScale?: number;
+  /** bf16 weights: store the update by stochastic rounding (key: srSeed, step, parameter index). */
+  stochasticRounding?: boolean;
+  srSeed?: number;
 }
 
 /** f32 or f64 (tests) on the CPU; f32, f16 or bf16 on CUDA. */
@@ -78,6 +113,20 @@ export class NativeNet {
   /** Per-block gradient checkpointing (UNet: ResBlocks and SpatialTransformers; text encoder: layers). */
   setCheckpointing(on: boolean): void {
     call(() => this.h.setCheckpointing(on));
+  }
+  /**
+   * AdamW state for every parameter (zero moments), or null to free it and turn gradients off. Not fused:
+   * enables full gradients, applied by optimizerStep(). Fused: backward steps every parameter.
+   */
+  setOptimizer(opts: AdamWOptions | null): void {
+    call(() => this.h.setOptimizer(opts));
+  }
+  setOptimizerParams(p: AdamWHparams): void {
+    call(() => this.h.setOptimizerParams(p));
+  }
+  /** Updates every parameter with its full gradient (not for fused optimizers, which step in backward). */
+  optimizerStep(): void {
+    call(() => this.h.optimizerStep());
   }
   unetForward(x: Tensor, t: Tensor, context: Tensor, save = false): Tensor {
     return new Tensor(call(() => this.h.unetForward(x.handle, t.handle, context.handle, save)));

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "api/api.h"
+#include "nn/adamw.h"
 #include "nn/clip.h"
 #include "nn/unet.h"
 #include "nn/vae.h"
@@ -36,6 +37,9 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
                         InstanceMethod<&JsNet::GetParam>("getParam"), InstanceMethod<&JsNet::GetGrad>("getGrad"),
                         InstanceMethod<&JsNet::EnableGrads>("enableGrads"), InstanceMethod<&JsNet::ZeroGrads>("zeroGrads"),
                         InstanceMethod<&JsNet::SetCheckpointing>("setCheckpointing"),
+                        InstanceMethod<&JsNet::SetOptimizer>("setOptimizer"),
+                        InstanceMethod<&JsNet::SetOptimizerParams>("setOptimizerParams"),
+                        InstanceMethod<&JsNet::OptimizerStep>("optimizerStep"),
                         InstanceMethod<&JsNet::UnetForward>("unetForward"),
                         InstanceMethod<&JsNet::UnetBackward>("unetBackward"),
                         InstanceMethod<&JsNet::TextForward>("textForward"),
@@ -184,6 +188,59 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
       return info.Env().Undefined();
     });
   }
+  // setOptimizer({eightBit, block, fused, momentDtype} | null): AdamW state (zero moments) for every parameter
+  // on the network's device. fused: the step runs inside each backward (nn/param.h: no accumulation over
+  // micro-batches, no global-norm clipping); otherwise full gradients are enabled and optimizerStep() applies
+  // them. null frees the state and turns gradients off.
+  Napi::Value SetOptimizer(const Napi::CallbackInfo& info) {
+    return guarded(info, [&] {
+      nn::ParamSet& ps = params();
+      opt_.reset();
+      if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
+        ps.enable_grads(false);
+        return info.Env().Undefined();
+      }
+      if (!info[0].IsObject()) throw Error("setOptimizer: argument 1 must be an options object or null");
+      Napi::Object o = info[0].As<Napi::Object>();
+      const int block = o.Get("block").IsUndefined() ? 2048 : int(num(o, "block"));
+      const DType md = o.Get("momentDtype").IsString() ? parse_dtype(o.Get("momentDtype").As<Napi::String>()) : DType::f32;
+      opt_ = std::make_unique<nn::AdamW>(ps, o.Get("eightBit").ToBoolean(), block, md);
+      if (o.Get("fused").ToBoolean()) opt_->fuse();
+      else ps.enable_grads(true);
+      return info.Env().Undefined();
+    });
+  }
+  // setOptimizerParams({lr, beta1, beta2, eps, weightDecay, step, gradScale, stochasticRounding, srSeed}):
+  // the fields given replace the current hyper-parameters (read by the next update).
+  Napi::Value SetOptimizerParams(const Napi::CallbackInfo& info) {
+    return guarded(info, [&] {
+      if (!opt_) throw Error("setOptimizerParams: no optimizer (setOptimizer first)");
+      if (info.Length() < 1 || !info[0].IsObject()) throw Error("setOptimizerParams: argument 1 must be an object");
+      Napi::Object o = info[0].As<Napi::Object>();
+      ops::AdamWParams& hp = opt_->hparams();
+      auto set = [&](const char* k, double& field) {
+        if (!o.Get(k).IsUndefined()) field = num(o, k);
+      };
+      set("lr", hp.lr);
+      set("beta1", hp.beta1);
+      set("beta2", hp.beta2);
+      set("eps", hp.eps);
+      set("weightDecay", hp.weight_decay);
+      set("gradScale", hp.grad_scale);
+      if (!o.Get("step").IsUndefined()) hp.step = int64_t(num(o, "step"));
+      if (!o.Get("srSeed").IsUndefined()) hp.sr_seed = uint64_t(num(o, "srSeed"));
+      if (!o.Get("stochasticRounding").IsUndefined()) hp.stochastic_rounding = o.Get("stochasticRounding").ToBoolean();
+      return info.Env().Undefined();
+    });
+  }
+  // optimizerStep(): with full gradients, updates every parameter (fused optimizers step inside backward).
+  Napi::Value OptimizerStep(const Napi::CallbackInfo& info) {
+    return guarded(info, [&] {
+      if (!opt_) throw Error("optimizerStep: no optimizer (setOptimizer first)");
+      opt_->step_all();
+      return info.Env().Undefined();
+    });
+  }
   // unetForward(x, t, context, save) -> eps
   Napi::Value UnetForward(const Napi::CallbackInfo& info) {
     return guarded(info, [&] {
@@ -227,6 +284,7 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
   }
   // Frees the weights now (tensors handed out by getParam keep their storage alive until disposed).
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    opt_.reset();
     unet_.reset();
     text_.reset();
     vae_.reset();
@@ -236,6 +294,7 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
   std::unique_ptr<nn::UNet> unet_;
   std::unique_ptr<nn::ClipTextEncoder> text_;
   std::unique_ptr<nn::Vae> vae_;
+  std::unique_ptr<nn::AdamW> opt_;  // after the networks: destroyed first (it refers to their parameters)
 };
 
 }  // namespace

@@ -32,6 +32,10 @@ AdamW::AdamW(ParamSet& ps, bool eight_bit, int block, DType moment_dtype)
   }
 }
 
+AdamW::~AdamW() {
+  if (ps_.hook_owner() == this) ps_.enable_grads(false);
+}
+
 size_t AdamW::index(const Param& p) const {
   auto it = index_.find(&p);
   if (it == index_.end()) throw Error("AdamW: " + p.key + " is not a parameter of this optimizer's network");
@@ -68,7 +72,7 @@ void AdamW::step_all() {
 }
 
 void AdamW::fuse() {
-  ps_.enable_fused_grads([this](Param& p) { step(p); });
+  ps_.enable_fused_grads([this](Param& p) { step(p); }, this);
 }
 
 }  // namespace dbt::nn

@@ -21,6 +21,8 @@ class AdamW {
   // (the parameters' dtype, or f32 for bf16 parameters updated with stochastic rounding).
   // Keeps a reference to ps: the AdamW must not outlive it.
   AdamW(ParamSet& ps, bool eight_bit, int block = 2048, DType moment_dtype = DType::f32);
+  // Turns gradients off if the ParamSet is still fused to this optimizer (its hook would dangle).
+  ~AdamW();
   AdamW(const AdamW&) = delete;
   AdamW& operator=(const AdamW&) = delete;
 

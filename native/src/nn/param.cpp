@@ -45,6 +45,7 @@ int64_t ParamSet::numel() const {
 void ParamSet::enable_grads(bool on) {
   mode_ = on ? GradMode::full : GradMode::off;
   hook_ = nullptr;
+  owner_ = nullptr;
   for (Param& p : params_) {
     if (on && !p.grad.defined()) p.grad = zeros_on(p.value.shape(), dtype_, device_);
     if (!on) p.grad = Tensor();
@@ -52,10 +53,11 @@ void ParamSet::enable_grads(bool on) {
   }
 }
 
-void ParamSet::enable_fused_grads(GradReadyFn hook) {
+void ParamSet::enable_fused_grads(GradReadyFn hook, const void* owner) {
   if (!hook) throw Error("fused gradients need a gradient-ready hook (the optimizer step)");
   mode_ = GradMode::fused;
   hook_ = std::move(hook);
+  owner_ = owner;
   signals_ = 0;
   for (Param& p : params_) {
     p.grad = Tensor();

@@ -66,9 +66,11 @@ class ParamSet {
 
   // On: full mode, zero gradients for every parameter (kept if already there). Off: frees them.
   void enable_grads(bool on);
-  // Fused mode with this hook (frees the full mode's gradients). enable_grads(false) turns it off.
-  void enable_fused_grads(GradReadyFn hook);
+  // Fused mode with this hook (frees the full mode's gradients). enable_grads(false) turns it off. owner:
+  // whoever the hook refers to (hook_owner() lets it turn the mode off before it goes away).
+  void enable_fused_grads(GradReadyFn hook, const void* owner = nullptr);
   GradMode grad_mode() const { return mode_; }
+  const void* hook_owner() const { return mode_ == GradMode::fused ? owner_ : nullptr; }
   bool grads_enabled() const { return mode_ != GradMode::off; }
   void zero_grads();
 
@@ -92,6 +94,7 @@ class ParamSet {
   std::unordered_map<std::string, size_t> index_;
   GradMode mode_ = GradMode::off;
   GradReadyFn hook_;
+  const void* owner_ = nullptr;
   uint64_t signals_ = 0;
 };
 
