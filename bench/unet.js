@@ -2,7 +2,8 @@
 // CPU for the tiny and SD1.5 architectures (random weights) at 32x32 and 64x64 latents, batch 1, 77-token
 // context. Peak = allocator peak above the weights (and gradients, for backward). SD1.5 64x64 backward
 // runs with gradient checkpointing only (without it, activations alone exceed what a shared 24 GB machine
-// should be asked for). Ends with one summary line.
+// should be asked for). Then one training step per size (checkpointed, 8-bit AdamW) with full gradients
+// and with the optimizer step fused into backward. Ends with one summary line.
 import { allocStats, coreInfo, resetPeak, tensor } from '../dist/core/index.js';
 import { NAMED_ARCHS } from '../dist/model/arch.js';
 import { NativeNet } from '../dist/nets/index.js';
@@ -33,6 +34,12 @@ function buildUnet(arch) {
     t.dispose();
   }
   return net;
+}
+
+function peakNote(pass) {
+  if (pass === 'forward') return '';
+  if (pass.startsWith('step')) return pass === 'step' ? ' incl. 8-bit AdamW state + grads' : ' incl. 8-bit AdamW state';
+  return ' + grads';
 }
 
 function timeIt(fn) {
@@ -76,10 +83,27 @@ for (const name of archs) {
       rows.push({ arch: name, latent: `${side}x${side}`, pass: ckpt ? 'fwd+bwd ckpt' : 'fwd+bwd', seconds: both, peakMB: (allocStats().peak - base) / MB });
     }
     net.enableGrads(false);
+    // training step, checkpointed, 8-bit AdamW: full gradients + optimizerStep, then the step fused into
+    // backward (each parameter stepped and its gradient freed as soon as it is complete). Peak includes the
+    // optimizer state and, unfused, the gradients.
+    net.setCheckpointing(true);
+    for (const fused of [false, true]) {
+      base = allocStats().current;
+      net.setOptimizer({ eightBit: true, fused });
+      net.setOptimizerParams({ lr: 1e-6, step: 1 });
+      resetPeak();
+      const sec = timeIt(() => {
+        net.unetForward(x, t, c, true).dispose();
+        net.unetBackward(dy, null);
+        if (!fused) net.optimizerStep();
+      });
+      rows.push({ arch: name, latent: `${side}x${side}`, pass: fused ? 'step fused' : 'step', seconds: sec, peakMB: (allocStats().peak - base) / MB });
+      net.setOptimizer(null);
+    }
     net.setCheckpointing(false);
     [x, t, c, dy].forEach((v) => v.dispose());
     for (const r of rows.filter((r) => r.arch === name && r.latent === `${side}x${side}`))
-      console.log(`${r.arch.padEnd(5)} ${r.latent.padEnd(6)} ${r.pass.padEnd(13)} ${r.seconds.toFixed(3).padStart(8)} s   peak ${r.peakMB.toFixed(1).padStart(9)} MB above weights${r.pass === 'forward' ? '' : ' + grads'} (weights ${weightsMB.toFixed(0)} MB)`);
+      console.log(`${r.arch.padEnd(5)} ${r.latent.padEnd(6)} ${r.pass.padEnd(13)} ${r.seconds.toFixed(3).padStart(8)} s   peak ${r.peakMB.toFixed(1).padStart(9)} MB above weights${peakNote(r.pass)} (weights ${weightsMB.toFixed(0)} MB)`);
   }
   net.dispose();
 }

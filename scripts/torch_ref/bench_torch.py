@@ -125,6 +125,8 @@ def setup(spec):
         return lambda: opt.step()
     if k in ("adamw_sr", "adamw8bit_sr"):
         raise ValueError("no PyTorch counterpart (bf16 parameters with stochastic rounding)")
+    if k == "unet_train_fused":
+        raise ValueError("no PyTorch counterpart run (the optimizer step fused into backward; compare unet_train)")
     if k in ("unet_train", "unet_sample"):
         return unet_case(spec)
     if k == "vae_decode":

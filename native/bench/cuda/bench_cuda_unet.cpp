@@ -1,6 +1,7 @@
 // The SD1.5 UNet (860 M parameters, random weights, bf16) at 512x512 (64x64 latents), 77-token context:
 //   train:  zeroed gradients, forward (saving, per-block checkpointing), backward into parameter gradients,
-//           8-bit AdamW over all parameters (multi-tensor launches, block 2048); batch 2 (instance + class)
+//           8-bit AdamW over all parameters (multi-tensor launches, block 2048); batch 2 (instance + class);
+//           "fused": the 8-bit AdamW step inside backward per parameter (nn/param.h), gradients never all alive
 //   sample: one classifier-free-guidance step: forward of the batch [uncond, cond] (nothing saved) and
 //           eps = u + 7.5 (c - u)
 // A missing CUDA op makes the case fail with that op's error; the other cases still run.
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "bench_cuda.h"
+#include "nn/adamw.h"
 #include "nn/unet.h"
 #include "ops/ops.h"
 
@@ -32,47 +34,33 @@ Tensor timesteps(int n) {
 
 struct Cases {
   Cases() {
-    Registrar train(Case{"unet sd15 train step b2 64x64 ckpt adamw8bit",
-                         "{\"kind\":\"unet_train\",\"batch\":2,\"latent\":64,\"checkpointing\":true,"
-                         "\"optimizer\":\"adamw8bit\",\"dtype\":\"bf16\"}",
-                         0.0, [] {
-                           struct State {
-                             std::shared_ptr<nn::UNet> u;
-                             std::vector<Tensor> mq, ma, vq, va;
-                             std::vector<ops::AdamW8bitTensor> list;
-                             int64_t step = 0;
-                           };
-                           auto st = std::make_shared<State>();
-                           st->u = make_unet();
-                           st->u->set_checkpointing(true);
-                           st->u->params().enable_grads(true);
-                           auto& ps = st->u->params().all();
-                           // list holds pointers into these vectors: reserved so they never move
-                           st->mq.reserve(ps.size());
-                           st->ma.reserve(ps.size());
-                           st->vq.reserve(ps.size());
-                           st->va.reserve(ps.size());
-                           for (nn::Param& p : ps) {
-                             const int64_t n = p.value.numel(), nb = ops::adamw8bit_blocks(n, 2048);
-                             st->mq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
-                             st->vq.push_back(Tensor::empty({n}, DType::u8, Device::cuda));
-                             st->ma.push_back(Tensor::empty({nb}, DType::f32, Device::cuda));
-                             st->va.push_back(Tensor::empty({nb}, DType::f32, Device::cuda));
-                             ops::adamw8bit_init(st->mq.back(), st->ma.back(), st->vq.back(), st->va.back());
-                             st->list.push_back({&p.value, &p.grad, &st->mq.back(), &st->ma.back(), &st->vq.back(),
-                                                 &st->va.back()});
-                           }
-                           Tensor x = device_random({2, 4, 64, 64}, kDt, 11), ctx = device_random({2, 77, 768}, kDt, 12);
-                           Tensor dy = device_random({2, 4, 64, 64}, kDt, 13, 0.01f), t = timesteps(2);
-                           return std::function<void()>([=]() mutable {
-                             st->u->params().zero_grads();
-                             st->u->forward(x, t, ctx, true);
-                             st->u->backward(dy, nullptr);
-                             ops::AdamWParams hp;
-                             hp.step = ++st->step;
-                             ops::adamw8bit_update_multi(st->list, 2048, hp);
-                           });
-                         }});
+    for (bool fused : {false, true})
+      Registrar train(Case{std::string("unet sd15 train step b2 64x64 ckpt adamw8bit") + (fused ? " fused" : ""),
+                           std::string("{\"kind\":\"") + (fused ? "unet_train_fused" : "unet_train") +
+                               "\",\"batch\":2,\"latent\":64,\"checkpointing\":true,\"optimizer\":\"adamw8bit\","
+                               "\"dtype\":\"bf16\"}",
+                           0.0, [fused] {
+                             struct State {
+                               std::shared_ptr<nn::UNet> u;
+                               std::unique_ptr<nn::AdamW> opt;
+                               int64_t step = 0;
+                             };
+                             auto st = std::make_shared<State>();
+                             st->u = make_unet();
+                             st->u->set_checkpointing(true);
+                             st->opt = std::make_unique<nn::AdamW>(st->u->params(), true, 2048);
+                             if (fused) st->opt->fuse();
+                             else st->u->params().enable_grads(true);
+                             Tensor x = device_random({2, 4, 64, 64}, kDt, 11), ctx = device_random({2, 77, 768}, kDt, 12);
+                             Tensor dy = device_random({2, 4, 64, 64}, kDt, 13, 0.01f), t = timesteps(2);
+                             return std::function<void()>([=]() mutable {
+                               st->opt->hparams().step = ++st->step;
+                               if (!fused) st->u->params().zero_grads();
+                               st->u->forward(x, t, ctx, true);
+                               st->u->backward(dy, nullptr);
+                               if (!fused) st->opt->step_all();
+                             });
+                           }});
     Registrar sample(Case{"unet sd15 sample step cfg b1 64x64",
                           "{\"kind\":\"unet_sample\",\"batch\":1,\"latent\":64,\"cfg\":7.5,\"dtype\":\"bf16\"}",
                           0.0, [] {
