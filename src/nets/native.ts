@@ -37,7 +37,8 @@ export interface AdamWOptions {
   /**
    * Step each parameter inside backward as soon as its gradient is complete, then free the gradient
    * (the full set of gradients is never alive). Every backward is then an optimizer step: no gradient
-   * accumulation over micro-batches and no global-norm clipping.
+   * accumulation over micro-batches, no global-norm clipping, no dynamic loss scaling (its overflow check
+   * needs every gradient before the step).
    */
   fused?: boolean;
   /** f32 (default; also for bf16 weights with stochastic rounding), else the network's dtype. */

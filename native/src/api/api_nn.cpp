@@ -190,8 +190,8 @@ class JsNet : public Napi::ObjectWrap<JsNet> {
   }
   // setOptimizer({eightBit, block, fused, momentDtype} | null): AdamW state (zero moments) for every parameter
   // on the network's device. fused: the step runs inside each backward (nn/param.h: no accumulation over
-  // micro-batches, no global-norm clipping); otherwise full gradients are enabled and optimizerStep() applies
-  // them. null frees the state and turns gradients off.
+  // micro-batches, no global-norm clipping, no dynamic loss scaling); otherwise full gradients are enabled
+  // and optimizerStep() applies them. null frees the state and turns gradients off.
   Napi::Value SetOptimizer(const Napi::CallbackInfo& info) {
     return guarded(info, [&] {
       nn::ParamSet& ps = params();

@@ -10,8 +10,10 @@
 //           (zeroed) when a module first accumulates into it; when that module's backward has finished,
 //           the module signals grad_ready(p), the hook runs (e.g. an AdamW step on p.value with p.grad)
 //           and the gradient is freed, so only about one layer's gradients are alive at a time.
-//           Restrictions: every backward is a step (no accumulation over micro-batches), and no global
-//           gradient-norm clipping (that needs every gradient before any step): use the full mode there.
+//           Restrictions: every backward is a step (no accumulation over micro-batches), no global
+//           gradient-norm clipping and no dynamic loss scaling (both need every gradient before any step:
+//           the norm, or the inf/NaN check that skips the step); use the full mode there (f16 training
+//           with a dynamic loss scale; a static scale can be unscaled through AdamWParams::grad_scale).
 // Invariant the fused mode relies on: each parameter belongs to exactly one module, whose backward runs
 // once per network backward and reads the parameter's value (and accumulates its gradient) only before it
 // signals ready. The network backward brackets the pass with begin_backward()/end_backward(); a second
