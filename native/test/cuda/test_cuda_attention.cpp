@@ -6,7 +6,9 @@
 // tensor-core products (as in every flash attention), and delta = dout . out uses the rounded output.
 #include <cmath>
 
+#include "attention_plan.h"
 #include "cuda_util.h"
+#include "runtime.h"
 
 using namespace dbt;
 using namespace dbt::test;
@@ -96,13 +98,27 @@ void check_run(const Run& r, const Case& c, DType dt, const std::string& what) {
 
 }  // namespace
 
+// Whether this device's shared memory holds the backward kernels' block for the case (f32 at head dims of
+// 160 and more does not fit on sm_75/86/89: the backward refuses it by name, docs/cuda.md).
+bool backward_fits(const Case& c, DType dt) {
+  size_t bytes = 0;
+  const int es = dt == DType::f32 ? 4 : 2;
+  const int dp = cuda::attn::padded_dim(int(std::max(c.D, c.Dv)));
+  return cuda::attn::pick_warps<cuda::attn::BwdSmem>(es, dp, cuda::device().smem_per_block_optin, bytes) > 0;
+}
+
 DBT_TEST(cuda_attention_matches_reference) {
   uint64_t seed = 1;
   for (DType dt : float_types())
     for (const Case& c : kCases) {
-      Run r = run_case(c, dt, seed);
+      const std::string what = std::string("attention ") + c.name;
+      if (!backward_fits(c, dt)) {
+        expect_throws<Error>([&] { run_case(c, dt, seed, false); }, "KiB of shared memory per block",
+                             tag(dt) + what + ": refused on this device");
+      } else {
+        check_run(run_case(c, dt, seed), c, dt, what);
+      }
       seed += 4;
-      check_run(r, c, dt, std::string("attention ") + c.name);
     }
 }
 

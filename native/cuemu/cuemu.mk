@@ -1,0 +1,32 @@
+# CUDA emulated on the CPU (cuemu/README.md): the CUDA backend and its test runner compiled by
+# cuemu/nvcc.mjs (g++ with cuemu's headers) into out/emu, run without a GPU or a CUDA toolkit.
+#   make emu             -> out/emu/dbt-test-cuda
+#   make test-cuda-emu   -> builds and runs it as an sm_80 card (A100: 163 KiB of shared memory per block),
+#                           then the attention tests again as sm_86 (RTX 30/40: 99 KiB), where the kernels
+#                           pick smaller blocks (TEST_ARGS filters the first run by name, as for `make test`)
+EMU_OUT := out/emu
+EMU_RT := $(EMU_OUT)/libcuemu.a
+
+$(EMU_OUT)/rt/cuemu.o: cuemu/cuemu.cpp $(wildcard cuemu/include/*.h)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O2 -fPIC -pthread -Wall -Wextra -Icuemu/include -c $< -o $@
+
+$(EMU_RT): $(EMU_OUT)/rt/cuemu.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# The emulator's own tests (selftest.cu), compiled like a kernel file.
+$(EMU_OUT)/cuemu-selftest: cuemu/selftest.cu cuemu/nvcc.mjs $(EMU_RT)
+	node cuemu/nvcc.mjs -std=c++17 -O1 -Xcompiler -Wall,-Wextra -c $< -o $(EMU_OUT)/rt/selftest.o
+	$(CXX) -pthread $(EMU_OUT)/rt/selftest.o $(EMU_RT) -o $@
+
+emu: $(EMU_RT) $(EMU_OUT)/cuemu-selftest
+	+$(MAKE) --no-print-directory OUT=$(EMU_OUT) NVCC="node $(CURDIR)/cuemu/nvcc.mjs" CUDA_HOME=$(CURDIR)/cuemu \
+	  CUDART_STATIC=$(EMU_RT) DBT_CUDA=1 DBT_CUDA_ARCH=80 DBT_CUDA_WERROR=0 $(EMU_OUT)/dbt-test-cuda
+
+test-cuda-emu: emu
+	$(EMU_OUT)/cuemu-selftest
+	CUEMU_CC=80 $(EMU_OUT)/dbt-test-cuda $(TEST_ARGS)
+	CUEMU_CC=86 $(EMU_OUT)/dbt-test-cuda cuda_attention_
+
+.PHONY: emu test-cuda-emu
