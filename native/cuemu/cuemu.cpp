@@ -65,9 +65,10 @@ void fail_launch(const std::string& why, cudaError_t e) {
 #if defined(__x86_64__)
 extern "C" void cuemu_swap(void** save_sp, void* load_sp);
 extern "C" void cuemu_fiber_start();
-// Saves the callee-saved registers, MXCSR and the x87 control word on the current stack, switches stacks,
-// restores the same from the new one. A new fiber's stack is laid out so that the restore "returns" into
-// cuemu_fiber_start with r12 = argument and r13 = entry function.
+// Saves the callee-saved registers on the current stack, switches stacks, restores them from the new one
+// (MXCSR and the x87 control word are not switched: kernels never change rounding modes). A new fiber's
+// stack is laid out so that the restore "returns" into cuemu_fiber_start with r12 = argument and r13 =
+// entry function.
 asm(R"(
 .text
 .globl cuemu_swap
@@ -79,14 +80,8 @@ cuemu_swap:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -124,15 +119,15 @@ struct Fiber {
 };
 
 struct Warp {
-  int live = 0, waiting = 0;
-  unsigned arrived = 0;
-  size_t bytes = 0;
-  unsigned char in[32][64], out[32][64];
+  int live, waiting;
+  unsigned arrived;
+  size_t bytes;
+  unsigned char in[32][kExchangeBytes], out[32][kExchangeBytes];  // not cleared: only arrived lanes are read
 };
 
 struct Block {
   std::vector<Fiber> fibers;
-  std::vector<Warp> warps;
+  std::vector<Warp> warps;  // sized once per launch; counters reset per block
   int live = 0, at_block = 0, or_result = 0;
   std::deque<int> queue;
   bool failed = false;
@@ -184,21 +179,17 @@ std::vector<char*> g_stacks;  // reused by every launch
 
 void start_fiber(Block& b, Fiber& f) {
 #if defined(__x86_64__)
-  // Layout restored by cuemu_swap, from low to high: mxcsr|fpucw, r15, r14, r13, r12, rbx, rbp, return.
+  // Layout restored by cuemu_swap, from low to high: r15, r14, r13, r12, rbx, rbp, return address.
   uint64_t* top = reinterpret_cast<uint64_t*>(f.stack + kStackBytes);
   top -= 2;  // keeps rsp 16-byte aligned at cuemu_fiber_start's call
-  uint64_t* s = top - 8;
-  uint32_t csr[2];
-  asm volatile("stmxcsr %0" : "=m"(csr[0]));
-  asm volatile("fnstcw %0" : "=m"(csr[1]));
-  std::memcpy(&s[0], csr, 8);
-  s[1] = 0;                                                // r15
-  s[2] = 0;                                                // r14
-  s[3] = reinterpret_cast<uint64_t>(&fiber_main);          // r13
-  s[4] = reinterpret_cast<uint64_t>(&f);                   // r12
-  s[5] = 0;                                                // rbx
-  s[6] = 0;                                                // rbp
-  s[7] = reinterpret_cast<uint64_t>(&cuemu_fiber_start);  // return address
+  uint64_t* s = top - 7;
+  s[0] = 0;                                                // r15
+  s[1] = 0;                                                // r14
+  s[2] = reinterpret_cast<uint64_t>(&fiber_main);          // r13
+  s[3] = reinterpret_cast<uint64_t>(&f);                   // r12
+  s[4] = 0;                                                // rbx
+  s[5] = 0;                                                // rbp
+  s[6] = reinterpret_cast<uint64_t>(&cuemu_fiber_start);  // return address
   f.sp = s;
 #else
   getcontext(&f.uc);
@@ -248,9 +239,10 @@ void release_warp(Block& b, int w) {
     std::snprintf(m, sizeof m, "mask 0x%08x, arrived 0x%08x", mask, wp.arrived);
     return block_fail(b, "a warp collective in warp " + std::to_string(w) + " names lanes that have exited or do not exist (" + m + ")");
   }
-  std::memset(wp.out, 0xff, sizeof wp.out);
-  for (int l = 0; l < 32; l++)
+  for (int l = 0; l < 32; l++) {
     if (wp.arrived & (1u << l)) std::memcpy(wp.out[l], wp.in[l], wp.bytes);
+    else std::memset(wp.out[l], 0xff, wp.bytes);
+  }
   wp.arrived = 0;
   wp.waiting = 0;
   for (int l = 0; l < 32; l++) {
@@ -288,14 +280,21 @@ std::string describe_deadlock(const Block& b) {
 void run_block(Block& b, const LaunchConfig& cfg, dim3 bidx) {
   const int nthreads = int(cfg.block.x * cfg.block.y * cfg.block.z);
   const int nwarps = (nthreads + 31) / 32;
-  b.fibers.assign(size_t(nthreads), Fiber());
-  b.warps.assign(size_t(nwarps), Warp());
+  b.fibers.resize(size_t(nthreads));
+  if (b.warps.size() < size_t(nwarps)) b.warps.resize(size_t(nwarps));
+  for (int w = 0; w < nwarps; w++) {
+    Warp& wp = b.warps[size_t(w)];
+    wp.live = wp.waiting = 0;
+    wp.arrived = 0;
+    wp.bytes = 0;
+  }
   b.queue.clear();
   b.live = nthreads;
   b.at_block = 0;
   while (int(g_stacks.size()) < nthreads) g_stacks.push_back(new_stack());
   for (int i = 0; i < nthreads; i++) {
     Fiber& f = b.fibers[size_t(i)];
+    f.state = Fiber::ready;
     f.linear = i;
     f.lane = i % 32;
     f.warp = i / 32;
@@ -352,10 +351,10 @@ int syncthreads_or(int pred) {
   to_scheduler();
   return g_block->or_result;
 }
-void warp_exchange(unsigned mask, int kind, const void* mine, size_t bytes, void* all) {
+const unsigned char* warp_exchange(unsigned mask, int kind, const void* mine, size_t bytes) {
   Fiber* f = g_fiber;
   Warp& w = g_block->warps[size_t(f->warp)];
-  if (bytes > sizeof w.in[0]) trap("warp exchange of more than 64 bytes");
+  if (bytes > kExchangeBytes) trap("warp exchange of more than 64 bytes");
   if ((mask & (1u << f->lane)) == 0) trap("a warp collective called by a lane outside its mask");
   if (bytes) std::memcpy(w.in[f->lane], mine, bytes);
   w.bytes = bytes;
@@ -364,8 +363,7 @@ void warp_exchange(unsigned mask, int kind, const void* mine, size_t bytes, void
   f->mask = mask;
   f->state = Fiber::at_warp;
   to_scheduler();
-  if (all)
-    for (int l = 0; l < 32; l++) std::memcpy(static_cast<unsigned char*>(all) + size_t(l) * bytes, w.out[l], bytes);
+  return &w.out[0][0];
 }
 void trap(const char* what) {
   block_fail(*g_block, std::string(what) + " in thread (" + std::to_string(g_fiber->ts.thread_idx.x) + "," +

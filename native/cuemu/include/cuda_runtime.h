@@ -162,9 +162,11 @@ extern thread_local ThreadState* t_thread;  // the running fiber's indices
 
 void syncthreads();
 int syncthreads_or(int pred);
-// A warp collective: every live lane in `mask` arrives with `bytes` (<= 64) of its own; when all have
-// arrived, each gets the 32 lanes' contributions in `all` (32 * bytes; absent lanes poisoned with 0xff).
-void warp_exchange(unsigned mask, int kind, const void* mine, size_t bytes, void* all);
+// A warp collective: every live lane in `mask` arrives with `bytes` (<= kExchangeBytes) of its own; when all
+// have arrived, each gets the 32 lanes' contributions, lane l's at result + l * kExchangeBytes (absent
+// lanes' poisoned with 0xff), valid until the lane's next collective.
+constexpr size_t kExchangeBytes = 64;
+const unsigned char* warp_exchange(unsigned mask, int kind, const void* mine, size_t bytes);
 [[noreturn]] void trap(const char* what);
 void* dynamic_smem();
 int lane_id();
@@ -202,14 +204,13 @@ Launcher<P...> launcher(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem
 
 template <class T> inline T shfl(unsigned mask, T v, int src_of_lane_xor, bool is_xor, int width) {
   static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of a 1-8 byte value");
-  unsigned char all[32 * sizeof(T)];
-  warp_exchange(mask, 1, &v, sizeof(T), all);
+  const unsigned char* all = warp_exchange(mask, 1, &v, sizeof(T));
   const int lane = lane_id();
   const int base = lane & ~(width - 1);
   int src = is_xor ? (lane ^ src_of_lane_xor) : src_of_lane_xor;
   if (is_xor && (src & ~(width - 1)) != base) src = lane;
   T r;
-  std::memcpy(&r, all + src * sizeof(T), sizeof(T));
+  std::memcpy(&r, all + size_t(src) * kExchangeBytes, sizeof(T));
   return r;
 }
 
@@ -224,7 +225,7 @@ constexpr int warpSize = 32;
 // ---- device intrinsics ----
 inline void __syncthreads() { cuemu::syncthreads(); }
 inline int __syncthreads_or(int pred) { return cuemu::syncthreads_or(pred); }
-inline void __syncwarp(unsigned mask = 0xffffffffu) { cuemu::warp_exchange(mask, 2, nullptr, 0, nullptr); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { cuemu::warp_exchange(mask, 2, nullptr, 0); }
 template <class T> inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
   return cuemu::shfl(mask, v, lane_mask, true, width);
 }

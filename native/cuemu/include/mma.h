@@ -67,20 +67,22 @@ template <class T, class LA, class LB>
 inline void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix_a, 16, 16, 16, T, LA>& a,
                      const fragment<matrix_b, 16, 16, 16, T, LB>& b,
                      const fragment<accumulator, 16, 16, 16, float>& c) {
-  float mine[2 * detail::kPerLane], all[32 * 2 * detail::kPerLane];
+  static_assert(cuemu::kExchangeBytes == 2 * detail::kPerLane * sizeof(float), "a lane sends its A and B elements");
+  float mine[2 * detail::kPerLane];
   for (int i = 0; i < detail::kPerLane; i++) {
     mine[i] = detail::to_f(a.x[i]);
     mine[detail::kPerLane + i] = detail::to_f(b.x[i]);
   }
-  cuemu::warp_exchange(0xffffffffu, 3, mine, sizeof mine, all);
-  auto A = [&](int m, int k) { const int e = m * 16 + k; return all[(e / 8) * 16 + e % 8]; };
-  auto B = [&](int k, int n) { const int e = k * 16 + n; return all[(e / 8) * 16 + 8 + e % 8]; };
+  // Lane l's block: A elements 8l..8l+7, then B elements 8l..8l+7 (element e = 16 * row + col).
+  const float* all = reinterpret_cast<const float*>(cuemu::warp_exchange(0xffffffffu, 3, mine, sizeof mine));
+  auto A = [all](int e) { return all[(e >> 3) * 16 + (e & 7)]; };
+  auto B = [all](int e) { return all[(e >> 3) * 16 + 8 + (e & 7)]; };
   const int lane = cuemu::lane_id();
   float out[detail::kPerLane];
   for (int i = 0; i < detail::kPerLane; i++) {
     const int e = lane * detail::kPerLane + i, m = e / 16, n = e % 16;
     float s = 0.0f;
-    for (int k = 0; k < 16; k++) s += A(m, k) * B(k, n);
+    for (int k = 0; k < 16; k++) s += A(m * 16 + k) * B(k * 16 + n);
     out[i] = s + c.x[i];
   }
   for (int i = 0; i < detail::kPerLane; i++) d.x[i] = out[i];
