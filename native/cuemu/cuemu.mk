@@ -24,9 +24,15 @@ emu: $(EMU_RT) $(EMU_OUT)/cuemu-selftest
 	+$(MAKE) --no-print-directory OUT=$(EMU_OUT) NVCC="node $(CURDIR)/cuemu/nvcc.mjs" CUDA_HOME=$(CURDIR)/cuemu \
 	  CUDART_STATIC=$(EMU_RT) DBT_CUDA=1 DBT_CUDA_ARCH=80 DBT_CUDA_WERROR=0 $(EMU_OUT)/dbt-test-cuda
 
+# The CUDA benchmarks on the emulator: with CUEMU_SKIP_KERNELS=1 they report the allocator's peak of the
+# full-size cases (the SD1.5 training step's memory plan, docs/cuda.md) without running a kernel.
+emu-bench: $(EMU_RT)
+	+$(MAKE) --no-print-directory OUT=$(EMU_OUT) NVCC="node $(CURDIR)/cuemu/nvcc.mjs" CUDA_HOME=$(CURDIR)/cuemu \
+	  CUDART_STATIC=$(EMU_RT) DBT_CUDA=1 DBT_CUDA_ARCH=80 DBT_CUDA_WERROR=0 $(EMU_OUT)/dbt-bench-cuda
+
 test-cuda-emu: emu
 	$(EMU_OUT)/cuemu-selftest
 	CUEMU_CC=80 $(EMU_OUT)/dbt-test-cuda $(TEST_ARGS)
 	CUEMU_CC=86 $(EMU_OUT)/dbt-test-cuda cuda_attention_
 
-.PHONY: emu test-cuda-emu
+.PHONY: emu emu-bench test-cuda-emu
