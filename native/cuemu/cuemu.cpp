@@ -56,6 +56,17 @@ bool skip_kernels() {
   return on;
 }
 
+// CUEMU_SCHEDULE=reverse: threads start, and leave each barrier, in descending order. A read of another
+// thread's shared-memory write without a barrier in between sees the poison or stale data when the writer
+// runs later; the default order catches the readers with lower ids than their writers, reverse the others.
+bool reverse_order() {
+  static const bool on = [] {
+    const char* s = std::getenv("CUEMU_SCHEDULE");
+    return s && std::strcmp(s, "reverse") == 0;
+  }();
+  return on;
+}
+
 std::mutex g_mu;  // one launch or API call at a time (block-shared statics, error state)
 cudaError_t g_last = cudaSuccess;
 cudaError_t g_sticky = cudaSuccess;
@@ -258,8 +269,8 @@ void release_warp(Block& b, int w) {
   }
   wp.arrived = 0;
   wp.waiting = 0;
-  for (int l = 0; l < 32; l++) {
-    const int i = w * 32 + l;
+  for (int k = 0; k < 32; k++) {
+    const int i = w * 32 + (reverse_order() ? 31 - k : k);
     if (i < int(b.fibers.size()) && b.fibers[size_t(i)].state == Fiber::at_warp) {
       b.fibers[size_t(i)].state = Fiber::ready;
       b.queue.push_back(i);
@@ -273,11 +284,14 @@ void release_block(Block& b) {
     if (f.state == Fiber::at_block) any |= f.pred != 0;
   b.or_result = any;
   b.at_block = 0;
-  for (size_t i = 0; i < b.fibers.size(); i++)
+  const size_t n = b.fibers.size();
+  for (size_t k = 0; k < n; k++) {
+    const size_t i = reverse_order() ? n - 1 - k : k;
     if (b.fibers[i].state == Fiber::at_block) {
       b.fibers[i].state = Fiber::ready;
       b.queue.push_back(int(i));
     }
+  }
 }
 
 std::string describe_deadlock(const Block& b) {
@@ -319,7 +333,8 @@ void run_block(Block& b, const LaunchConfig& cfg, dim3 bidx) {
     f.stack = g_stacks[size_t(i)];
     start_fiber(b, f);
     b.warps[size_t(f.warp)].live++;
-    b.queue.push_back(i);
+    if (reverse_order()) b.queue.push_front(i);
+    else b.queue.push_back(i);
   }
   if (!g_dynamic.empty()) std::memset(g_dynamic.data(), 0xff, g_dynamic.size());  // uninitialised shared memory
   while (!b.queue.empty() && !b.failed) {

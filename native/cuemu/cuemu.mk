@@ -1,9 +1,11 @@
 # CUDA emulated on the CPU (cuemu/README.md): the CUDA backend and its test runner compiled by
 # cuemu/nvcc.mjs (g++ with cuemu's headers) into out/emu, run without a GPU or a CUDA toolkit.
 #   make emu             -> out/emu/dbt-test-cuda
-#   make test-cuda-emu   -> builds and runs it as an sm_80 card (A100: 163 KiB of shared memory per block),
-#                           then the attention tests again as sm_86 (RTX 30/40: 99 KiB), where the kernels
-#                           pick smaller blocks (TEST_ARGS filters the first run by name, as for `make test`)
+#   make test-cuda-emu   -> builds and runs the emulator's selftest, then the CUDA suite as an sm_80 card
+#                           (A100: 163 KiB of shared memory per block; TEST_ARGS filters it as for `make test`),
+#                           then the op-level tests again as sm_86 (RTX 30/40: 99 KiB, so the attention kernels
+#                           pick smaller blocks) with threads scheduled in reverse order (barrier bugs whose
+#                           reader runs before its writer in one order show in the other)
 EMU_OUT := out/emu
 EMU_RT := $(EMU_OUT)/libcuemu.a
 
@@ -33,6 +35,6 @@ emu-bench: $(EMU_RT)
 test-cuda-emu: emu
 	$(EMU_OUT)/cuemu-selftest
 	CUEMU_CC=80 $(EMU_OUT)/dbt-test-cuda $(TEST_ARGS)
-	CUEMU_CC=86 $(EMU_OUT)/dbt-test-cuda cuda_attention_
+	CUEMU_CC=86 CUEMU_SCHEDULE=reverse $(EMU_OUT)/dbt-test-cuda -unet -vae -fused -clip
 
 .PHONY: emu emu-bench test-cuda-emu

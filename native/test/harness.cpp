@@ -170,10 +170,18 @@ int main(int argc, char** argv) {
   int run = 0, failed = 0;
   auto t_all = std::chrono::steady_clock::now();
   for (const Entry& e : registry()) {
-    bool match = argc < 2;
-    for (int i = 1; i < argc; i++)
-      if (std::strstr(e.name, argv[i])) match = true;
-    if (!match) continue;
+    // Arguments are name substrings: a test runs when it contains one of them (or when none is given) and
+    // no "-substring" argument excludes it.
+    bool any_include = false, match = false, excluded = false;
+    for (int i = 1; i < argc; i++) {
+      if (argv[i][0] == '-') {
+        excluded = excluded || std::strstr(e.name, argv[i] + 1) != nullptr;
+      } else {
+        any_include = true;
+        match = match || std::strstr(e.name, argv[i]) != nullptr;
+      }
+    }
+    if (excluded || (any_include && !match)) continue;
     run++;
     auto t0 = std::chrono::steady_clock::now();
     std::string err;
