@@ -8,11 +8,14 @@
 // Stochastic rounding (AdamWParams::stochastic_rounding, bf16 parameters): the f32 result goes through
 // core/philox.h's f32_bits_to_bf16_sr with the Philox word of the element, the same function and key the CPU
 // uses, so those parameters are bit-identical too.
-// Tensor lists go to the kernels as by-value parameter structs of up to kSegs tensors (no host->device
-// upload, which from pageable memory would wait for the stream); a list longer than that takes a few
-// launches. Norm sums are f64 partials over fixed chunks, added in order by one block (deterministic).
+// Tensor lists (8-bit AdamW, norm, clipping, overflow check) go to one launch over all their tensors: a
+// table of segments in device memory, each CTA finding its tensor by binary search over the segments' first
+// blocks. The table is cached per op (TableCache): a training step passes the same tensors every time, so the
+// steady state uploads nothing. A single tensor travels by value instead (the fused per-parameter AdamW step
+// must not upload). Norm sums are f64 partials over fixed chunks, added in order by one block (deterministic).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -84,6 +87,89 @@ __global__ void adamw_sr_kernel(uint16_t* __restrict__ param, const __nv_bfloat1
   }
 }
 
+// ---- tensor tables ----
+// A launch's tensors: `count` segments of a device table, or (table null) the one segment `one`, by value.
+// S has `first`: the index of its tensor's first block in the launch's grid (ascending over the table).
+template <class S> struct SegRef {
+  const S* table;
+  int count;
+  S one;
+};
+// The index of the segment holding block b: the last one with first <= b.
+template <class S> __device__ __forceinline__ int find_seg(const SegRef<S>& l, int64_t b) {
+  int lo = 0, hi = l.count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (l.table[mid].first <= b) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+template <class S> __device__ __forceinline__ S seg_at(const SegRef<S>& l, int k) { return l.table ? l.table[k] : l.one; }
+
+// The last table an op uploaded, reused while its bytes stay the same (content, not tensor identity, is the
+// key: equal bytes describe the same pointers and sizes, so a hit is always right). A new table is one
+// cudaMemcpyAsync from pageable memory, staged before the call returns. The returned tensor keeps the table
+// alive until the caller has queued its launches; a replaced table's memory then goes back to the caching
+// allocator, which only hands it to work queued later on the stream.
+class TableCache {
+ public:
+  Tensor get(const void* data, size_t bytes, const char* op) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!dev_.defined() || bytes != host_.size() || std::memcmp(data, host_.data(), bytes) != 0) {
+      Tensor t = Tensor::empty(Shape{int64_t(bytes)}, DType::u8, Device::cuda);
+      check(cudaMemcpyAsync(t.raw(), data, bytes, cudaMemcpyHostToDevice, stream()), op);
+      const auto* b = static_cast<const unsigned char*>(data);
+      host_.assign(b, b + bytes);
+      dev_ = t;
+    }
+    return dev_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<unsigned char> host_;
+  Tensor dev_;
+};
+enum TableKind { kAdam8Table, kNormTable, kClipTable, kFiniteTable, kTableKinds };
+TableCache& table_cache(TableKind k) {
+  static TableCache* caches = new TableCache[kTableKinds];  // never destroyed: no device free after exit
+  return caches[k];
+}
+
+// Consecutive segments grouped into launches of at most 2^31 - 1 blocks (the grid's x limit; one launch
+// unless the tensors hold more blocks than any device could). Sets each segment's first block within
+// its launch; a single segment over the limit is refused.
+struct Launch {
+  size_t seg0, count;
+  int64_t blocks, base;  // base: the launch's first block over all launches
+};
+template <class S>
+std::vector<Launch> plan_launches(std::vector<S>& segs, const std::vector<int64_t>& blocks, const char* op) {
+  std::vector<Launch> out;
+  int64_t base = 0;
+  for (size_t i = 0; i < segs.size(); i++) {
+    if (blocks[i] > 0x7fffffff) throw Error(std::string(op) + ": tensor too large for one launch");
+    if (out.empty() || out.back().blocks + blocks[i] > 0x7fffffff) out.push_back(Launch{i, 0, 0, base});
+    segs[i].first = decltype(segs[i].first)(out.back().blocks);
+    out.back().count++;
+    out.back().blocks += blocks[i];
+    base += blocks[i];
+  }
+  return out;
+}
+// The table for these segments (several: device memory through the op's cache; one: nothing to upload).
+template <class S> Tensor upload_table(const std::vector<S>& segs, TableKind kind, const char* op) {
+  return segs.size() > 1 ? table_cache(kind).get(segs.data(), segs.size() * sizeof(S), op) : Tensor();
+}
+template <class S> SegRef<S> seg_ref(const Tensor& table, const std::vector<S>& segs, const Launch& l) {
+  SegRef<S> r{};
+  r.count = int(l.count);
+  if (table.defined()) r.table = static_cast<const S*>(table.raw()) + l.seg0;
+  else r.one = segs[l.seg0];
+  return r;
+}
+
 // ---- 8-bit AdamW ----
 // Signed code book, then unsigned (ops::dynamic_map). Global, not __constant__: every thread loads a
 // different entry into shared memory, which constant memory would serialise.
@@ -126,23 +212,20 @@ struct Adam8Seg {
   int32_t first;     // index of this tensor's first quantisation block in the launch's grid (< 2^31)
   uint32_t stream;   // stochastic rounding stream (AdamW8bitTensor::sr_stream)
 };
-constexpr int kAdam8Segs = 56;  // 56 * 64 bytes: the parameter struct stays under the classic 4 KB limit
-struct Adam8List {
-  Adam8Seg seg[kAdam8Segs];
-  int count;
-};
+static_assert(sizeof(Adam8Seg) == 64, "no padding: TableCache compares the bytes");
 
 constexpr int kAdam8Threads = 256;  // one thread per element of a 256-block, 8 per element of a 2048-block
 
 // Quantisation blocks [blockIdx.x * per_cta, + per_cta) of the launch (a 256-element block is too little work
-// for a whole CTA and its code-book load). Each: find its tensor, dequantise, update, new absmax (block max:
-// order-free, exact), requantise. The old absmax is read by every thread before the block max's barrier and
-// written after it; the loop is uniform over the CTA (its barriers are reached by every thread).
+// for a whole CTA and its code-book load). Each: find its tensor (a binary search for the first block, then
+// onwards), dequantise, update, new absmax (block max: order-free, exact), requantise. The old absmax is read
+// by every thread before the block max's barrier and written after it; the loop is uniform over the CTA (its
+// barriers are reached by every thread).
 // SR: T is __nv_bfloat16 and the parameter is stored by stochastic rounding with key (sr_seed, sr_step,
 // segment stream); each thread computes the Philox block of its own element (4 threads share one block).
 template <class T, bool SR>
 __global__ void __launch_bounds__(kAdam8Threads)
-    adam8_kernel(Adam8List list, int block, int64_t total, int per_cta, AdamHyper h, uint64_t sr_seed,
+    adam8_kernel(SegRef<Adam8Seg> list, int block, int64_t total, int per_cta, AdamHyper h, uint64_t sr_seed,
                  uint64_t sr_step) {
   __shared__ float smap[256], umap[256], scratch[32];
   smap[threadIdx.x] = g_maps[threadIdx.x];
@@ -151,10 +234,10 @@ __global__ void __launch_bounds__(kAdam8Threads)
   const int64_t b0 = int64_t(blockIdx.x) * per_cta, b1 = min(total, b0 + per_cta);
   const int per = block / kAdam8Threads;
   constexpr int kMaxPer = 2048 / kAdam8Threads;
+  int k = b0 < b1 ? find_seg(list, b0) : 0;
   for (int64_t b = b0; b < b1; b++) {
-    int k = 0;
-    while (k + 1 < list.count && list.seg[k + 1].first <= b) k++;
-    const Adam8Seg& s = list.seg[k];
+    while (k + 1 < list.count && list.table[k + 1].first <= b) k++;
+    const Adam8Seg s = seg_at(list, k);
     const int64_t qb = b - s.first, i0 = qb * block, len = min(int64_t(block), s.n - i0);
     T* P = static_cast<T*>(s.param);
     const T* G = static_cast<const T*>(s.grad);
@@ -212,40 +295,35 @@ struct Adam8Tensor {
 };
 
 void adam8_run(const std::vector<Adam8Tensor>& ts, int block, const AdamWParams& p) {
-  if (ts.empty()) return;
-  upload_maps();
-  const AdamHyper h = make_hyper(p);
-  const DType dt = ts[0].param->dtype();
-  Adam8List list{};
-  int64_t blocks = 0;
-  auto flush = [&] {
-    if (list.count == 0) return;
-    const int per_cta = block >= 2048 ? 1 : 8;
-    const unsigned grid = unsigned((blocks + per_cta - 1) / per_cta);
-    const uint64_t sr_step = uint64_t(p.step);
-    if (p.stochastic_rounding) {
-      adam8_kernel<__nv_bfloat16, true>
-          <<<grid, kAdam8Threads, 0, stream()>>>(list, block, blocks, per_cta, h, p.sr_seed, sr_step);
-    } else {
-      DBT_CUDA_FLOAT_SWITCH(dt, "adamw8bit_update", {
-        adam8_kernel<T, false><<<grid, kAdam8Threads, 0, stream()>>>(list, block, blocks, per_cta, h, 0, 0);
-      });
-    }
-    check_launch("adamw8bit_update", {{"param", ts.size() == 1 ? ts[0].param : nullptr}});
-    list = Adam8List{};
-    blocks = 0;
-  };
+  std::vector<Adam8Seg> segs;
+  std::vector<int64_t> blocks;
   for (const Adam8Tensor& t : ts) {
     const int64_t n = t.param->numel();
     if (n == 0) continue;
-    const int64_t nb = ops::adamw8bit_blocks(n, block);
-    if (list.count == kAdam8Segs || blocks + nb > 0x7fffffff) flush();
-    if (nb > 0x7fffffff) throw Error("adamw8bit_update: tensor too large for one launch");
-    list.seg[list.count++] = Adam8Seg{t.param->raw(), t.grad->raw(), dptr<uint8_t>(*t.mq), dptr<float>(*t.ma),
-                                      dptr<uint8_t>(*t.vq), dptr<float>(*t.va), n, int32_t(blocks), t.stream};
-    blocks += nb;
+    segs.push_back(Adam8Seg{t.param->raw(), t.grad->raw(), dptr<uint8_t>(*t.mq), dptr<float>(*t.ma),
+                            dptr<uint8_t>(*t.vq), dptr<float>(*t.va), n, 0, t.stream});
+    blocks.push_back(ops::adamw8bit_blocks(n, block));
   }
-  flush();
+  if (segs.empty()) return;
+  upload_maps();
+  const std::vector<Launch> launches = plan_launches(segs, blocks, "adamw8bit_update");
+  const Tensor table = upload_table(segs, kAdam8Table, "adamw8bit_update");
+  const AdamHyper h = make_hyper(p);
+  const DType dt = ts[0].param->dtype();
+  const int per_cta = block >= 2048 ? 1 : 8;
+  for (const Launch& l : launches) {
+    const SegRef<Adam8Seg> list = seg_ref(table, segs, l);
+    const unsigned grid = unsigned((l.blocks + per_cta - 1) / per_cta);
+    if (p.stochastic_rounding) {
+      adam8_kernel<__nv_bfloat16, true><<<grid, kAdam8Threads, 0, stream()>>>(list, block, l.blocks, per_cta, h,
+                                                                               p.sr_seed, uint64_t(p.step));
+    } else {
+      DBT_CUDA_FLOAT_SWITCH(dt, "adamw8bit_update", {
+        adam8_kernel<T, false><<<grid, kAdam8Threads, 0, stream()>>>(list, block, l.blocks, per_cta, h, 0, 0);
+      });
+    }
+    check_launch("adamw8bit_update", {{"param", ts.size() == 1 ? ts[0].param : nullptr}});
+  }
 }
 
 // ---- tensor lists for the norm, clipping and overflow kernels ----
@@ -255,47 +333,33 @@ struct Seg {
   int64_t n;
   int64_t first;  // first chunk of this tensor in the launch's grid
 };
-constexpr int kSegs = 128;  // 128 * 24 bytes
-struct SegList {
-  Seg seg[kSegs];
-  int count;
-};
-__device__ __forceinline__ const Seg& find_seg(const SegList& l, int64_t b) {
-  int lo = 0, hi = l.count - 1;  // last segment with first <= b
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) >> 1;
-    if (l.seg[mid].first <= b) lo = mid;
-    else hi = mid - 1;
-  }
-  return l.seg[lo];
-}
+static_assert(sizeof(Seg) == 24, "no padding: TableCache compares the bytes");
 
-// Calls launch(list, blocks, chunk_base) for consecutive groups of tensors; chunk_base is the global index
-// of the launch's first chunk. Returns the total chunk count.
-template <class F> int64_t for_each_launch(const std::vector<void*>& ptrs, const std::vector<int64_t>& sizes, F&& launch) {
-  SegList list{};
-  int64_t blocks = 0, base = 0;
-  auto flush = [&] {
-    if (list.count) launch(list, blocks, base);
-    base += blocks;
-    list = SegList{};
-    blocks = 0;
-  };
+// The non-empty tensors' segments and launches; the table (through `kind`'s cache) when several.
+struct SegPlan {
+  std::vector<Seg> segs;
+  std::vector<Launch> launches;
+  Tensor table;
+  int64_t chunks = 0;  // over all launches
+};
+SegPlan plan_list(const std::vector<void*>& ptrs, const std::vector<int64_t>& sizes, TableKind kind, const char* op) {
+  SegPlan s;
+  std::vector<int64_t> blocks;
   for (size_t i = 0; i < ptrs.size(); i++) {
     if (sizes[i] == 0) continue;
-    const int64_t nb = (sizes[i] + kListChunk - 1) / kListChunk;
-    if (list.count == kSegs || blocks + nb > 0x7fffffff) flush();
-    list.seg[list.count++] = Seg{ptrs[i], sizes[i], blocks};
-    blocks += nb;
+    s.segs.push_back(Seg{ptrs[i], sizes[i], 0});
+    blocks.push_back((sizes[i] + kListChunk - 1) / kListChunk);
+    s.chunks += blocks.back();
   }
-  flush();
-  return base;
+  s.launches = plan_launches(s.segs, blocks, op);
+  s.table = upload_table(s.segs, kind, op);
+  return s;
 }
 
-template <class T> __global__ void sumsq_kernel(SegList l, int64_t base, double* __restrict__ partial) {
+template <class T> __global__ void sumsq_kernel(SegRef<Seg> l, int64_t base, double* __restrict__ partial) {
   __shared__ double scratch[32];
   const int64_t b = blockIdx.x;
-  const Seg& s = find_seg(l, b);
+  const Seg s = seg_at(l, find_seg(l, b));
   const T* x = static_cast<const T*>(s.p);
   const int64_t i0 = (b - s.first) * kListChunk, i1 = min(s.n, i0 + kListChunk);
   double acc = 0.0;
@@ -316,20 +380,20 @@ template <class T> __global__ void norm_finish_kernel(const double* __restrict__
 }
 
 // x *= c with c = min(1, max_norm / (norm + 1e-6)) (formed in double like the CPU); nothing written when c >= 1.
-template <class T> __global__ void clip_kernel(SegList l, const T* __restrict__ norm, float max_norm) {
+template <class T> __global__ void clip_kernel(SegRef<Seg> l, const T* __restrict__ norm, float max_norm) {
   const float c = float(fmin(1.0, double(max_norm) / (double(to_float(norm[0])) + 1e-6)));
   if (c >= 1.0f) return;
   const int64_t b = blockIdx.x;
-  const Seg& s = find_seg(l, b);
+  const Seg s = seg_at(l, find_seg(l, b));
   T* x = static_cast<T*>(s.p);
   const int64_t i0 = (b - s.first) * kListChunk, i1 = min(s.n, i0 + kListChunk);
   for (int64_t i = i0 + threadIdx.x; i < i1; i += blockDim.x) x[i] = from_float<T>(to_float(x[i]) * c);
 }
 
 // found[0] = 1 when any element is inf or NaN (every writer stores the same value: order does not matter).
-template <class T> __global__ void finite_kernel(SegList l, float* __restrict__ found) {
+template <class T> __global__ void finite_kernel(SegRef<Seg> l, float* __restrict__ found) {
   const int64_t b = blockIdx.x;
-  const Seg& s = find_seg(l, b);
+  const Seg s = seg_at(l, find_seg(l, b));
   const T* x = static_cast<const T*>(s.p);
   const int64_t i0 = (b - s.first) * kListChunk, i1 = min(s.n, i0 + kListChunk);
   bool bad = false;
@@ -386,16 +450,17 @@ void global_norm(const std::vector<Tensor>& tensors, Tensor& out) {
   std::vector<void*> ptrs;
   std::vector<int64_t> sizes;
   list_of(tensors, ptrs, sizes);
-  int64_t total = 0;
-  for (int64_t s : sizes) total += (s + kListChunk - 1) / kListChunk;
+  const SegPlan plan = plan_list(ptrs, sizes, kNormTable, "global_norm");
+  const int64_t total = plan.chunks;
   Tensor partial = Tensor::empty(Shape{std::max<int64_t>(total, 1)}, DType::f64, Device::cuda);
   cudaStream_t st = stream();
   if (total == 0) check(cudaMemsetAsync(partial.raw(), 0, partial.nbytes(), st), "global_norm");
   DBT_CUDA_FLOAT_SWITCH(out.dtype(), "global_norm", {
-    for_each_launch(ptrs, sizes, [&](const SegList& l, int64_t blocks, int64_t base) {
-      sumsq_kernel<T><<<unsigned(blocks), kThreads, 0, st>>>(l, base, dptr<double>(partial));
+    for (const Launch& l : plan.launches) {
+      sumsq_kernel<T><<<unsigned(l.blocks), kThreads, 0, st>>>(seg_ref(plan.table, plan.segs, l), l.base,
+                                                               dptr<double>(partial));
       check_launch("global_norm", {{"out", &out}});
-    });
+    }
     norm_finish_kernel<T><<<1, 1024, 0, st>>>(dptr<double>(partial), std::max<int64_t>(total, 1), dptr<T>(out));
   });
   check_launch("global_norm", {{"out", &out}});
@@ -408,11 +473,13 @@ void clip_by_norm(const std::vector<Tensor*>& tensors, const Tensor& norm, float
     ptrs.push_back(t->raw());
     sizes.push_back(t->numel());
   }
+  const SegPlan plan = plan_list(ptrs, sizes, kClipTable, "clip_by_norm");
   DBT_CUDA_FLOAT_SWITCH(norm.dtype(), "clip_by_norm", {
-    for_each_launch(ptrs, sizes, [&](const SegList& l, int64_t blocks, int64_t) {
-      clip_kernel<T><<<unsigned(blocks), kThreads, 0, stream()>>>(l, dptr<T>(norm), max_norm);
+    for (const Launch& l : plan.launches) {
+      clip_kernel<T><<<unsigned(l.blocks), kThreads, 0, stream()>>>(seg_ref(plan.table, plan.segs, l), dptr<T>(norm),
+                                                                     max_norm);
       check_launch("clip_by_norm", {{"norm", &norm}});
-    });
+    }
   });
 }
 
@@ -431,11 +498,12 @@ void check_finite(const std::vector<Tensor>& tensors, Tensor& found) {
   list_of(tensors, ptrs, sizes);
   cudaStream_t st = stream();
   check(cudaMemsetAsync(found.raw(), 0, sizeof(float), st), "check_finite");  // 0 bits = 0.0f
+  const SegPlan plan = plan_list(ptrs, sizes, kFiniteTable, "check_finite");
   DBT_CUDA_FLOAT_SWITCH(tensors[0].dtype(), "check_finite", {
-    for_each_launch(ptrs, sizes, [&](const SegList& l, int64_t blocks, int64_t) {
-      finite_kernel<T><<<unsigned(blocks), kThreads, 0, st>>>(l, dptr<float>(found));
+    for (const Launch& l : plan.launches) {
+      finite_kernel<T><<<unsigned(l.blocks), kThreads, 0, st>>>(seg_ref(plan.table, plan.segs, l), dptr<float>(found));
       check_launch("check_finite", {{"found", &found}});
-    });
+    }
   });
 }
 

@@ -48,7 +48,7 @@ int64_t adamw8bit_blocks(int64_t numel, int block);
 void adamw8bit_init(Tensor& m_q, Tensor& m_absmax, Tensor& v_q, Tensor& v_absmax);
 void adamw8bit_update(Tensor& param, const Tensor& grad, Tensor& m_q, Tensor& m_absmax, Tensor& v_q,
                       Tensor& v_absmax, int block, const AdamWParams& p);
-// Many tensors' 8-bit AdamW updates in one call (on CUDA: one launch per up to 56 tensors), the same as
+// Many tensors' 8-bit AdamW updates in one call (on CUDA: one launch over all of them), the same as
 // adamw8bit_update on each entry in turn. All entries share the device and the parameter dtype.
 struct AdamW8bitTensor {
   Tensor* param;

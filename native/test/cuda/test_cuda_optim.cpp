@@ -2,7 +2,7 @@
 // expression, no FMA contraction): parameters, moments, absmax values and codes over several steps. f16/bf16
 // parameters are checked one step at a time against the reference on the GPU's state (codes still equal:
 // they depend on the gradients only). Norm, clipping, EMA and the overflow check vs the reference, including
-// tensor lists longer than one launch takes.
+// long tensor lists (one launch over a device table of tensors).
 #include <cmath>
 
 #include "cuda_util.h"
@@ -109,7 +109,7 @@ DBT_TEST(cuda_adamw8bit_half_params_match_reference) {
 }
 
 DBT_TEST(cuda_adamw8bit_multi_equals_per_tensor_cpu) {
-  // 70 tensors (more than one launch takes), odd sizes, both block sizes.
+  // 70 tensors (one launch, new gradient tensors every step), odd sizes, both block sizes.
   for (int block : {256, 2048}) {
     std::vector<Tensor> P, gP, G, gG;
     std::vector<State8> cs, gs;
@@ -139,6 +139,58 @@ DBT_TEST(cuda_adamw8bit_multi_equals_per_tensor_cpu) {
       std::string what = "multi 8-bit AdamW tensor " + std::to_string(i) + " block " + std::to_string(block);
       expect_equal_bits(download_raw(gP[size_t(i)]), P[size_t(i)], what + " params");
       gs[size_t(i)].expect_equal(cs[size_t(i)], what);
+    }
+  }
+}
+
+namespace {
+// Sizes for long tensor lists: empty, one element, around both block sizes, odd ones.
+int64_t list_size(int i) {
+  switch (i % 8) {
+    case 0: return 0;
+    case 1: return 1;
+    case 2: return 255 + i % 3;
+    case 3: return 2047 + i % 3;
+    default: return 1 + (int64_t(i) * 977) % 5003;
+  }
+}
+}  // namespace
+
+DBT_TEST(cuda_adamw8bit_multi_150_tensors_equal_per_tensor_cpu) {
+  // One launch over 150 tensors (the old kernel-parameter lists took 56). Steps 1-2 pass the same list with
+  // new gradient values in the same tensors (the device table is reused), step 3 other gradient tensors (a
+  // new table of the same size: a stale one would read step 2's gradients), step 4 the list reversed
+  // without the first ten tensors; the CPU updates each tensor on its own.
+  constexpr int kN = 150;
+  for (int block : {256, 2048}) {
+    std::vector<Tensor> P, gP, G, gG[2];
+    std::vector<State8> cs, gs;
+    for (int i = 0; i < kN; i++) {
+      const int64_t n = list_size(i);
+      P.push_back(rnd({n}, 2000 + uint64_t(i)));
+      gP.push_back(dev_copy(P.back()));
+      G.push_back(Tensor::empty({n}));
+      for (auto& g : gG) g.push_back(Tensor::empty({n}, DType::f32, Device::cuda));
+      cs.emplace_back(n, block, Device::cpu);
+      gs.emplace_back(n, block, Device::cuda);
+    }
+    for (int64_t step = 1; step <= 4; step++) {
+      std::vector<Tensor>& g = gG[step >= 3];
+      std::vector<ops::AdamW8bitTensor> glist;
+      for (int k = 0; k < kN; k++) {
+        const size_t i = size_t(step == 4 ? kN - 1 - k : k);
+        if (step == 4 && i < 10) continue;
+        ops::copy(rnd(P[i].shape(), 5000 * uint64_t(step) + i, -2, 2), G[i]);
+        ops::copy(G[i], g[i]);
+        ops::adamw8bit_update(P[i], G[i], cs[i].mq, cs[i].ma, cs[i].vq, cs[i].va, block, hp_for(step));
+        glist.push_back({&gP[i], &g[i], &gs[i].mq, &gs[i].ma, &gs[i].vq, &gs[i].va});
+      }
+      ops::adamw8bit_update_multi(glist, block, hp_for(step));
+    }
+    for (size_t i = 0; i < size_t(kN); i++) {
+      std::string what = "150-tensor 8-bit AdamW tensor " + std::to_string(i) + " block " + std::to_string(block);
+      expect_equal_bits(download_raw(gP[i]), P[i], what + " params");
+      gs[i].expect_equal(cs[i], what);
     }
   }
 }

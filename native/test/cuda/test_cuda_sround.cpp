@@ -99,3 +99,40 @@ DBT_TEST(cuda_adamw8bit_sr_bitwise_equal_to_cpu) {
     }
   }
 }
+
+DBT_TEST(cuda_adamw8bit_sr_multi_150_tensors_bitwise_equal_to_cpu) {
+  // One launch over 150 bf16 tensors (sizes 0, 1, odd, around the blocks), each entry with its own rounding
+  // stream; twice with the same list (the device table reused), against the CPU's per-tensor updates.
+  constexpr int kN = 150;
+  for (int block : {256, 2048}) {
+    std::vector<Tensor> P, gP;
+    std::vector<std::vector<Tensor>> S, gS;
+    for (int i = 0; i < kN; i++) {
+      const int64_t n = i % 7 == 0 ? int64_t(i % 2) : 1 + (int64_t(i) * 1237) % 4099;
+      const int64_t nb = ops::adamw8bit_blocks(n, block);
+      P.push_back(bf16_of(rnd({n}, 3000 + uint64_t(i))));
+      gP.push_back(dev(P.back()));
+      S.push_back({Tensor::empty({n}, DType::u8), Tensor::empty({nb}), Tensor::empty({n}, DType::u8), Tensor::empty({nb})});
+      ops::adamw8bit_init(S.back()[0], S.back()[1], S.back()[2], S.back()[3]);
+      gS.push_back({dev(S.back()[0]), dev(S.back()[1]), dev(S.back()[2]), dev(S.back()[3])});
+    }
+    std::vector<Tensor> gG;
+    for (const Tensor& p : P) gG.push_back(Tensor::empty(p.shape(), DType::bf16, Device::cuda));
+    for (int64_t step = 1; step <= 2; step++) {
+      std::vector<ops::AdamW8bitTensor> list;
+      for (size_t i = 0; i < P.size(); i++) {
+        Tensor Gi = bf16_of(rnd(P[i].shape(), 4000 + uint64_t(step) * 1000 + i));
+        ops::copy(Gi, gG[i]);
+        ops::adamw8bit_update(P[i], Gi, S[i][0], S[i][1], S[i][2], S[i][3], block, sr_hp(step, uint32_t(100 + 3 * i)));
+      }
+      for (size_t i = 0; i < P.size(); i++)
+        list.push_back({&gP[i], &gG[i], &gS[i][0], &gS[i][1], &gS[i][2], &gS[i][3], uint32_t(100 + 3 * i)});
+      ops::adamw8bit_update_multi(list, block, sr_hp(step, 0));
+    }
+    for (size_t i = 0; i < P.size(); i++) {
+      const std::string what = "block " + std::to_string(block) + " tensor " + std::to_string(i) + " of 150";
+      expect_equal_bits(download_raw(gP[i]), P[i], "8-bit sr params, " + what);
+      for (int k = 0; k < 4; k++) expect_equal_bits(download_raw(gS[i][size_t(k)]), S[i][size_t(k)], "8-bit sr state, " + what);
+    }
+  }
+}
