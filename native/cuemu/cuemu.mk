@@ -5,7 +5,8 @@
 #                           (A100: 163 KiB of shared memory per block; TEST_ARGS filters it as for `make test`),
 #                           then the op-level tests again as sm_86 (RTX 30/40: 99 KiB, so the attention kernels
 #                           pick smaller blocks) with threads scheduled in reverse order (barrier bugs whose
-#                           reader runs before its writer in one order show in the other)
+#                           reader runs before its writer in one order show in the other), then the op-level
+#                           tests as sm_75 (Turing: no bf16 tensor cores) from their own build, out/emu75
 EMU_OUT := out/emu
 EMU_RT := $(EMU_OUT)/libcuemu.a
 
@@ -22,19 +23,26 @@ $(EMU_OUT)/cuemu-selftest: cuemu/selftest.cu cuemu/nvcc.mjs $(EMU_RT)
 	node cuemu/nvcc.mjs -std=c++17 -O1 -Xcompiler -Wall,-Wextra -c $< -o $(EMU_OUT)/rt/selftest.o
 	$(CXX) -pthread $(EMU_OUT)/rt/selftest.o $(EMU_RT) -o $@
 
+# The CUDA backend built for the emulator: $(call emu_make,OUT,ARCH,TARGET).
+emu_make = +$(MAKE) --no-print-directory OUT=$(1) NVCC="node $(CURDIR)/cuemu/nvcc.mjs" CUDA_HOME=$(CURDIR)/cuemu \
+  CUDART_STATIC=$(EMU_RT) DBT_CUDA=1 DBT_CUDA_ARCH=$(2) DBT_CUDA_WERROR=0 $(1)/$(3)
+
 emu: $(EMU_RT) $(EMU_OUT)/cuemu-selftest
-	+$(MAKE) --no-print-directory OUT=$(EMU_OUT) NVCC="node $(CURDIR)/cuemu/nvcc.mjs" CUDA_HOME=$(CURDIR)/cuemu \
-	  CUDART_STATIC=$(EMU_RT) DBT_CUDA=1 DBT_CUDA_ARCH=80 DBT_CUDA_WERROR=0 $(EMU_OUT)/dbt-test-cuda
+	$(call emu_make,$(EMU_OUT),80,dbt-test-cuda)
+
+# Turing (sm_75): f16 tensor cores only; bf16 matrix products are refused by name.
+emu75: $(EMU_RT)
+	$(call emu_make,out/emu75,75,dbt-test-cuda)
 
 # The CUDA benchmarks on the emulator: with CUEMU_SKIP_KERNELS=1 they report the allocator's peak of the
 # full-size cases (the SD1.5 training step's memory plan, docs/cuda.md) without running a kernel.
 emu-bench: $(EMU_RT)
-	+$(MAKE) --no-print-directory OUT=$(EMU_OUT) NVCC="node $(CURDIR)/cuemu/nvcc.mjs" CUDA_HOME=$(CURDIR)/cuemu \
-	  CUDART_STATIC=$(EMU_RT) DBT_CUDA=1 DBT_CUDA_ARCH=80 DBT_CUDA_WERROR=0 $(EMU_OUT)/dbt-bench-cuda
+	$(call emu_make,$(EMU_OUT),80,dbt-bench-cuda)
 
-test-cuda-emu: emu
+test-cuda-emu: emu emu75
 	$(EMU_OUT)/cuemu-selftest
 	CUEMU_CC=80 $(EMU_OUT)/dbt-test-cuda $(TEST_ARGS)
 	CUEMU_CC=86 CUEMU_SCHEDULE=reverse $(EMU_OUT)/dbt-test-cuda -unet -vae -fused -clip
+	CUEMU_CC=75 out/emu75/dbt-test-cuda -unet -vae -fused -clip
 
-.PHONY: emu emu-bench test-cuda-emu
+.PHONY: emu emu75 emu-bench test-cuda-emu

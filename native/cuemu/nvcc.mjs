@@ -13,12 +13,16 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const pass = [];
+const archs = []; // compute capabilities from -gencode: the device code is compiled for the lowest
 let src = null;
 let out = null;
 let depFile = null;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
-  if (a === '-gencode' || a === '-arch' || a === '--generate-code' || a === '-ccbin') i++;
+  if (a === '-gencode') {
+    const m = /arch=compute_(\d+)/.exec(args[++i]);
+    if (m) archs.push(Number(m[1]));
+  } else if (a === '-arch' || a === '--generate-code' || a === '-ccbin') i++;
   else if (a.startsWith('-gencode=') || a.startsWith('-arch=') || a.startsWith('--expt-')) continue;
   else if (a === '-Werror') i++; // nvcc's "-Werror all-warnings": the emulated build keeps warnings warnings
   else if (a === '-Xcompiler') pass.push(...args[++i].split(',').filter((f) => f !== '-Werror'));
@@ -101,7 +105,7 @@ const cxx = process.env.CXX || 'g++';
 const cmd = [
   ...pass,
   '-x', 'c++',
-  '-D__CUDACC__', '-D__CUDA_ARCH__=800', '-DDBT_CUEMU',
+  '-D__CUDACC__', `-D__CUDA_ARCH__=${(archs.length ? Math.min(...archs) : 80) * 10}`, '-DDBT_CUEMU',
   `-I${join(here, 'include')}`,
   '-include', 'cuda_runtime.h',
   '-Wno-unknown-pragmas', '-ffp-contract=off',

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "runtime.h"
+
 namespace dbt::test::cu {
 
 double rtol_for(DType dt) {
@@ -12,6 +14,14 @@ double rtol_for(DType dt) {
     default: return 0;
   }
 }
+
+const std::vector<DType>& mma_types() {
+  static const std::vector<DType> t = cuda::device().cc() >= 80
+                                          ? std::vector<DType>{DType::f32, DType::bf16, DType::f16}
+                                          : std::vector<DType>{DType::f32, DType::f16};
+  return t;
+}
+DType half_mma_type() { return cuda::device().cc() >= 80 ? DType::bf16 : DType::f16; }
 
 std::string tag(DType dt) { return std::string("[") + dtype_name(dt) + "] "; }
 

@@ -17,6 +17,11 @@ inline const std::vector<DType>& float_types() {
   static const std::vector<DType> t = {DType::f32, DType::bf16, DType::f16};
   return t;
 }
+// The float dtypes of matrix products on this device (GEMM, convolution, attention, and the networks built
+// on them): bf16 needs compute capability 8.0; Turing refuses it by name (cuda_bf16_matrix_products_...).
+const std::vector<DType>& mma_types();
+// The 16-bit matrix-product dtype of this device: bf16 from sm_80, else f16.
+DType half_mma_type();
 double rtol_for(DType dt);
 
 // Device copy of a CPU tensor (any dtype), converted to dt on the CPU first.

@@ -26,7 +26,7 @@ DBT_TEST(cuda_conv2d_matches_reference) {
       {2, 32, 8, 8, 320, 1, ops::Conv2dParams::make(1, 0)},  // proj_in-like
   };
   uint64_t seed = 1;
-  for (DType dt : float_types())
+  for (DType dt : mma_types())
     for (const ConvCase& c : cases) {
       Tensor x = rnd({c.N, c.C, c.H, c.W}, seed++), w = rnd({c.O, c.C, c.k, c.k}, seed++, -0.3, 0.3);
       Tensor b = rnd({c.O}, seed++);
@@ -56,7 +56,7 @@ DBT_TEST(cuda_conv2d_matches_reference) {
 
 DBT_TEST(cuda_conv2d_sd_shape_spot_check) {
   // One SD1.5 ResBlock conv at 32x32 (checked on a slice of outputs to keep the reference cheap).
-  const DType dt = DType::bf16;
+  const DType dt = half_mma_type();
   Tensor x = rnd({1, 640, 32, 32}, 7), w = rnd({640, 640, 3, 3}, 8, -0.05, 0.05);
   auto p = ops::Conv2dParams::make(1, 1);
   Tensor y = poisoned({1, 640, 32, 32}, dt);

@@ -38,6 +38,7 @@ DBT_TEST(cuda_fused_unet_step_equals_full_backward_then_step) {
   nn::UNet host(cfg);
   randomize_params(host.params(), 700);
   for (Config c : {Config{DType::f32, false}, Config{DType::bf16, false}, Config{DType::bf16, true}}) {
+    if (c.dt == DType::bf16 && half_mma_type() != DType::bf16) continue;  // sm_75: bf16 products are refused
     const std::string what = tag(c.dt) + (c.eight_bit ? "8-bit AdamW" : "AdamW");
     nn::UNet full(cfg, c.dt, Device::cuda), fused(cfg, c.dt, Device::cuda);
     upload_weights(full.params(), host.params(), c.dt);

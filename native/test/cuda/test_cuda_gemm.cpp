@@ -1,7 +1,10 @@
 // GEMM family on the GPU against the CPU reference (f64): every transpose combination, odd and unaligned
 // sizes (scalar loads), aligned sizes (vector loads), both tensor-core tile sizes, split-K, batches with a
 // shared operand, alpha/beta, and linear forward/backward at SD shapes.
+#include <cmath>
+
 #include "cuda_util.h"
+#include "runtime.h"
 
 using namespace dbt;
 using namespace dbt::test;
@@ -35,7 +38,7 @@ DBT_TEST(cuda_gemm_matches_reference_all_layouts) {
   const int64_t sizes[][3] = {{1, 1, 1},    {5, 7, 3},     {13, 33, 17},  {64, 64, 64},  {37, 65, 200},
                               {100, 3, 77}, {3, 100, 1},   {128, 96, 40}, {77, 320, 768}, {130, 129, 36}};
   uint64_t seed = 1;
-  for (DType dt : float_types())
+  for (DType dt : mma_types())
     for (auto& s : sizes)
       for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) check_gemm(dt, s[0], s[1], s[2], ta, tb, 1.0f, 0.0f, 1, false, false, seed++);
@@ -43,7 +46,7 @@ DBT_TEST(cuda_gemm_matches_reference_all_layouts) {
 
 DBT_TEST(cuda_gemm_alpha_beta_batches_and_shared_operands) {
   uint64_t seed = 100;
-  for (DType dt : float_types()) {
+  for (DType dt : mma_types()) {
     check_gemm(dt, 29, 41, 23, false, true, 0.5f, 1.0f, 1, false, false, seed++);
     check_gemm(dt, 29, 41, 23, true, false, -1.5f, 0.25f, 1, false, false, seed++);
     check_gemm(dt, 7, 9, 11, false, false, 1.0f, 0.0f, 3, true, true, seed++);
@@ -56,7 +59,7 @@ DBT_TEST(cuda_gemm_alpha_beta_batches_and_shared_operands) {
 
 DBT_TEST(cuda_gemm_large_tiles_and_split_k) {
   uint64_t seed = 200;
-  for (DType dt : float_types()) {
+  for (DType dt : mma_types()) {
     check_gemm(dt, 1536, 1408, 72, false, true, 1.0f, 0.0f, 1, false, false, seed++);  // 128x128 tiles
     check_gemm(dt, 64, 80, 4096, false, false, 1.0f, 0.0f, 1, false, false, seed++);   // split-K
     check_gemm(dt, 320, 320, 8192, true, false, 1.0f, 1.0f, 1, false, false, seed++);  // split-K + beta (dW-like)
@@ -72,7 +75,7 @@ DBT_TEST(cuda_linear_forward_backward_match_reference) {
   const Case cases[] = {{{2, 5, 19}, 23, true}, {{2, 77, 768}, 320, false}, {{1, 64, 320}, 1280, true},
                         {{3, 7}, 2, true},       {{2, 256, 1280}, 320, true}};
   uint64_t seed = 300;
-  for (DType dt : float_types())
+  for (DType dt : mma_types())
     for (const Case& c : cases) {
       const int64_t in = c.x[c.x.ndim() - 1];
       Shape ys = c.x;
@@ -96,4 +99,28 @@ DBT_TEST(cuda_linear_forward_backward_match_reference) {
       expect_close_dev(ggw, gw, dt, what + " dw (accumulated)");
       expect_close_dev(ggb, gb, dt, what + " db (accumulated)");
     }
+}
+
+DBT_TEST(cuda_bf16_matrix_products_refused_before_sm80_and_run_after) {
+  // Turing has no bf16 tensor cores: every matrix-product op refuses bf16 by name, before launching.
+  Tensor a = upload(rnd({8, 16}, 1), DType::bf16), b = upload(rnd({16, 8}, 2), DType::bf16);
+  Tensor c = poisoned({8, 8}, DType::bf16);
+  Tensor x = upload(rnd({1, 4, 8, 8}, 3), DType::bf16), w = upload(rnd({4, 4, 3, 3}, 4), DType::bf16);
+  Tensor y = poisoned({1, 4, 8, 8}, DType::bf16);
+  Tensor q = upload(rnd({1, 16, 32}, 5), DType::bf16), o = poisoned({1, 16, 32}, DType::bf16);
+  auto run_gemm = [&] { ops::gemm(a, b, c); };
+  auto run_conv = [&] { ops::conv2d_forward(x, w, nullptr, ops::Conv2dParams::make(1, 1), y); };
+  auto run_attn = [&] { ops::attention_forward(q, q, q, ops::AttentionParams{1, 0.0f, false}, o, nullptr); };
+  if (cuda::device().cc() < 80) {
+    expect_throws<Error>(run_gemm, "bf16 matrix products need compute capability 8.0", "gemm");
+    expect_throws<Error>(run_conv, "bf16 matrix products need compute capability 8.0", "conv2d");
+    expect_throws<Error>(run_attn, "bf16 attention needs compute capability 8.0", "attention");
+  } else {
+    run_gemm();
+    run_conv();
+    run_attn();
+    cuda::synchronize("bf16 products");
+    EXPECT_TRUE(!std::isnan(get(download(c), 0)) && !std::isnan(get(download(y), 0)) && !std::isnan(get(download(o), 0)),
+                "bf16 gemm, conv2d and attention write their outputs");
+  }
 }

@@ -17,7 +17,7 @@ using namespace dbt::test;
 using namespace dbt::test::cu;
 
 DBT_TEST(cuda_transpose_matches_cpu) {
-  for (DType dt : float_types())
+  for (DType dt : mma_types())
     for (Shape s : {Shape{2, 37, 70}, Shape{1, 256, 320}, Shape{3, 1, 5}, Shape{2, 4096, 40}}) {
       Tensor x = upload(rnd(s, 7), dt), y = poisoned({s[0], s[2], s[1]}, dt);
       ops::transpose(x, y);
@@ -33,7 +33,7 @@ DBT_TEST(cuda_unet_tiny_forward_backward_matches_cpu) {
   Tensor t = Tensor::empty({2});
   t.data<float>()[0] = 10.0f;
   t.data<float>()[1] = 700.0f;
-  for (DType dt : float_types()) {
+  for (DType dt : mma_types()) {
     // CPU reference (f32) with weights and inputs rounded to dt.
     nn::UNet ref(cfg);
     randomize_params(ref.params(), 100);
@@ -74,7 +74,7 @@ DBT_TEST(cuda_clip_text_forward_backward_matches_cpu) {
   Tensor ids = Tensor::empty({2, 77}, DType::i32);
   for (int i = 0; i < 2 * 77; i++) ids.data<int32_t>()[i] = (i * 37 + 11) % 100;
   Tensor dy = rnd({2, 77, 64}, 5);
-  for (DType dt : float_types()) {
+  for (DType dt : mma_types()) {
     nn::ClipTextEncoder ref(cfg);
     randomize_params(ref.params(), 200);
     for (nn::Param& p : ref.params().all()) round_to(p.value, dt);

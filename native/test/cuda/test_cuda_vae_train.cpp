@@ -34,7 +34,7 @@ nn::VaeConfig tiny_vae() {
 void check_vae(const nn::VaeConfig& cfg, const Shape& img_shape, const std::string& what, uint64_t seed) {
   const int64_t f = int64_t(1) << (cfg.ch_mult.size() - 1);
   Tensor img = rnd(img_shape, seed), z = rnd({img_shape[0], 4, img_shape[2] / f, img_shape[3] / f}, seed + 1);
-  for (DType dt : float_types()) {
+  for (DType dt : mma_types()) {
     nn::Vae ref(cfg);
     randomize_params(ref.params(), seed + 100);
     for (nn::Param& p : ref.params().all()) round_to(p.value, dt);
@@ -159,7 +159,7 @@ DBT_TEST(cuda_unet_tiny_train_step_matches_cpu) {
   const nn::UNetConfig cfg = tiny_unet();
   Tensor ctx = rnd({2, 77, 32}, 50);
   const std::vector<StepData> data = step_data();
-  for (DType dt : float_types()) {
+  for (DType dt : mma_types()) {
     // CPU reference in f32 (weights start rounded to dt: the GPU's first compute copy equals them).
     nn::UNet ref(cfg);
     randomize_params(ref.params(), 500);
