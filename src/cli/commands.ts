@@ -4,6 +4,7 @@ import { register as registerPrep } from './prep.js';
 import { register as registerCreate } from './create.js';
 import { register as registerExport } from './export.js';
 import { register as registerInspect } from './inspect.js';
+import { register as registerDevices } from './devices.js';
 
 /**
  * Every CLI command module exports a `register(program)` that declares its flags and
@@ -11,4 +12,4 @@ import { register as registerInspect } from './inspect.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPrep, registerCreate, registerConfig, registerInspect, registerExport];
+export const commands: RegisterCommand[] = [registerPrep, registerCreate, registerConfig, registerInspect, registerExport, registerDevices];

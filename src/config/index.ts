@@ -1,7 +1,7 @@
 /**
  * The run spec: one YAML file drives prep, create, train and sample.
  *
- *   loadRunSpec(file, sets?, { cwd?, presetDir? }) → LoadedRunSpec   (synchronous)
+ *   loadRunSpec(file, sets?, { cwd?, presetDir?, machineWarnings? }) → LoadedRunSpec   (synchronous)
  *       { spec: RunSpec, file, preset, warnings: ConfigIssue[], runDir }
  *     Resolution: schema defaults < presets/<preset>.yaml < the file < `--set key.path=value` (in order).
  *     The returned spec has every key (typed by RunSpec from types.generated.ts), `x-follows` keys filled
@@ -13,14 +13,16 @@
  *     (unknown keys and enum values with "did you mean"), cross-field rules, bad `--set` — each with
  *     file:line:column or the `--set` argument, the key path and a hint.
  *   resolveRunSpecText(text, file, sets?, opts?) → the same for text already read (file names it).
- *   parseSets(["lr=2e-6", "ema.enabled=true"]) → { sets, issues }; values are read as YAML.
+ *   parseSets(["lr=2e-6", "ema.enabled=true"]) → { sets, issues }; values are read as YAML. A set may also
+ *   be { arg: "device=cuda", where: "--device cuda" } (an option that stands for a --set, named so in messages).
+ *   machineWarnings(spec) adds warnings about this machine (a CUDA device it lacks), located like the rest.
  *   runSpecSchema: the JSON Schema (draft-07; `dbt config schema` prints it); enum lists SAMPLERS,
  *   OPTIMIZERS, LR_SCHEDULERS, … for flags that must accept the same values as the spec.
  *   formatPath / parsePath: `concepts[0].instance_prompt` ⇄ ['concepts', 0, 'instance_prompt'].
  *   toYaml(spec): the resolved spec as YAML (what runs/<name>/run.yaml holds and `dbt config show` prints).
  */
 export { loadRunSpec, resolveRunSpecText, type LoadedRunSpec, type LoadOptions } from './load.js';
-export { parseSets, applySet, type SetOverride } from './set.js';
+export { parseSets, applySet, type SetArg, type SetOverride } from './set.js';
 export { formatPath, parsePath, type KeyPath } from './keypath.js';
 export { formatNumber, isPlainModelName } from './resolve.js';
 export { closest } from './suggest.js';

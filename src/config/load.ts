@@ -6,7 +6,7 @@ import { isPresetName, loadPreset, PRESET_DIR, type PresetName } from './presets
 import { applyDefaults, applyFollows, orderBySchema, renderName, resolvePaths } from './resolve.js';
 import { crossFieldIssues } from './rules.js';
 import { runSpecSchema } from './schema.js';
-import { applySet, parseSets, type SetOverride } from './set.js';
+import { applySet, parseSets, type SetArg, type SetOverride } from './set.js';
 import type { RunSpec } from './types.generated.js';
 import { schemaIssues, type PathIssue } from './validate.js';
 import { locate, parseYaml, type YamlSource } from './yaml-source.js';
@@ -16,6 +16,11 @@ export interface LoadOptions {
   cwd?: string;
   /** Folder of the preset files (default: the package's presets/). */
   presetDir?: string;
+  /**
+   * Checks of the resolved spec against this machine (e.g. a CUDA device it lacks): warnings, located and
+   * reported with the spec's own.
+   */
+  machineWarnings?: (spec: RunSpec) => PathIssue[];
 }
 
 export interface LoadedRunSpec {
@@ -50,13 +55,13 @@ function origin(o: Origins, path: KeyPath): 'set' | 'file' | 'preset' | 'default
 function place(o: Origins, issue: PathIssue): ConfigIssue {
   const base = { path: formatPath(issue.path), message: issue.message, hint: issue.hint };
   const set = [...o.sets].reverse().find((s) => startsWith(issue.path, s.path));
-  if (set) return { ...base, file: `--set ${set.raw}` };
+  if (set) return { ...base, file: set.where };
   for (const src of [o.file, o.preset]) {
     const pos = src && locate(src, issue.path, { key: issue.atKey });
     if (pos?.exact && pos.depth > 0) return { ...base, file: src!.file, line: pos.line, column: pos.column };
   }
   const below = o.sets.find((s) => startsWith(s.path, issue.path) && s.path.length > issue.path.length);
-  if (below) return { ...base, file: `--set ${below.raw}` };
+  if (below) return { ...base, file: below.where };
   // Absent from every source: point at the nearest enclosing mapping, or at the file as a whole.
   const pos = locate(o.file, issue.path);
   return pos && pos.depth > 0 ? { ...base, file: o.file.file, line: pos.line, column: pos.column } : { ...base, file: o.file.file };
@@ -77,7 +82,7 @@ function deepMerge(base: unknown, over: unknown): unknown {
 }
 
 /** Reads, merges, validates and resolves a run spec file. Throws a ConfigError listing every problem. */
-export function loadRunSpec(file: string, sets: readonly string[] = [], opts: LoadOptions = {}): LoadedRunSpec {
+export function loadRunSpec(file: string, sets: readonly (string | SetArg)[] = [], opts: LoadOptions = {}): LoadedRunSpec {
   const abs = resolve(opts.cwd ?? process.cwd(), file);
   let text: string;
   try {
@@ -93,7 +98,7 @@ export function loadRunSpec(file: string, sets: readonly string[] = [], opts: Lo
 }
 
 /** As loadRunSpec, with the file's text given (`file` names it in messages and anchors relative paths). */
-export function resolveRunSpecText(text: string, file: string, setArgs: readonly string[] = [], opts: LoadOptions = {}): LoadedRunSpec {
+export function resolveRunSpecText(text: string, file: string, setArgs: readonly (string | SetArg)[] = [], opts: LoadOptions = {}): LoadedRunSpec {
   const cwd = opts.cwd ?? process.cwd();
   const abs = resolve(cwd, file);
   const parsed = parseYaml(file, text);
@@ -151,7 +156,7 @@ export function resolveRunSpecText(text: string, file: string, setArgs: readonly
     spec: typed,
     file: abs,
     preset,
-    warnings: sortIssues(cross.warnings.map((w) => place(origins, w)), file),
+    warnings: sortIssues([...cross.warnings, ...(opts.machineWarnings?.(typed) ?? [])].map((w) => place(origins, w)), file),
     runDir: resolve(typed.output.dir, typed.output.name),
   };
 }

@@ -6,47 +6,57 @@ import { unknownKeyHint } from './validate.js';
 
 /** One `--set key.path=value` override, parsed. */
 export interface SetOverride {
-  /** The argument as typed, for messages. */
+  /** The argument as typed (`key=value`). */
   raw: string;
+  /** Where it came from, for messages: `--set key=value`, or the option it stands for (`--device cuda:0`). */
+  where: string;
   path: KeyPath;
   value: unknown;
 }
 
-const where = (raw: string) => `--set ${raw}`;
+/** A `key=value` override that came from another option than `--set` (e.g. `--device X`), named so in messages. */
+export interface SetArg {
+  arg: string;
+  where: string;
+}
+
+const whereOf = (a: string | SetArg) => (typeof a === 'string' ? `--set ${a}` : a.where);
 
 /**
  * Parses `--set` arguments. The key must name a key of the schema (did-you-mean otherwise); the value
  * is read as YAML (`2e-6` is a number, `true` a boolean, `[0.9, 0.99]` a list, an empty value null),
  * except for text keys, which take it as typed.
  */
-export function parseSets(raws: readonly string[]): { sets: SetOverride[]; issues: ConfigIssue[] } {
+export function parseSets(args: readonly (string | SetArg)[]): { sets: SetOverride[]; issues: ConfigIssue[] } {
   const sets: SetOverride[] = [];
   const issues: ConfigIssue[] = [];
-  for (const raw of raws) {
+  for (const a of args) {
+    const raw = typeof a === 'string' ? a : a.arg;
+    const where = whereOf(a);
     const eq = raw.indexOf('=');
     if (eq < 0) {
-      issues.push({ file: where(raw), message: 'expected key=value', hint: 'e.g. --set lr=2e-6' });
+      issues.push({ file: where, message: 'expected key=value', hint: 'e.g. --set lr=2e-6' });
       continue;
     }
     const keyText = raw.slice(0, eq).trim();
     const path = parsePath(keyText);
     if (typeof path === 'string') {
-      issues.push({ file: where(raw), message: path, hint: 'keys look like lr, ema.decay or concepts[0].instance_prompt' });
+      issues.push({ file: where, message: path, hint: 'keys look like lr, ema.decay or concepts[0].instance_prompt' });
       continue;
     }
     const bad = unknownPrefix(path);
     if (bad) {
-      issues.push({ file: where(raw), path: formatPath(path), message: bad.message, hint: bad.hint });
+      issues.push({ file: where, path: formatPath(path), message: bad.message, hint: bad.hint });
       continue;
     }
     let value: unknown;
     try {
       value = parseValue(raw.slice(eq + 1), schemaAt(runSpecSchema, path)!);
     } catch (err) {
-      issues.push({ file: where(raw), path: formatPath(path), message: `value is not valid YAML: ${(err as Error).message.split('\n')[0]}` });
+      issues.push({ file: where, path: formatPath(path), message: `value is not valid YAML: ${(err as Error).message.split('\n')[0]}` });
       continue;
     }
-    sets.push({ raw, path, value: value === undefined ? null : value });
+    sets.push({ raw, where, path, value: value === undefined ? null : value });
   }
   return { sets, issues };
 }
@@ -95,7 +105,7 @@ export function applySet(target: Record<string, unknown>, set: SetOverride): Con
       const list = child as unknown[];
       if (idx > list.length) {
         return {
-          file: where(set.raw),
+          file: set.where,
           path: formatPath(set.path),
           message: `${formatPath(set.path.slice(0, i + 1))} has ${list.length} item${list.length === 1 ? '' : 's'}; index ${idx} is past the end`,
           hint: `use an index up to ${list.length} (${list.length} appends a new item)`,
@@ -108,7 +118,7 @@ export function applySet(target: Record<string, unknown>, set: SetOverride): Con
   }
   const last = set.path[set.path.length - 1];
   if (Array.isArray(node) && typeof last === 'number' && last > node.length) {
-    return { file: where(set.raw), path: formatPath(set.path), message: `index ${last} is past the end of a list of ${node.length}` };
+    return { file: set.where, path: formatPath(set.path), message: `index ${last} is past the end of a list of ${node.length}` };
   }
   node[last] = structuredClone(set.value);
   return undefined;

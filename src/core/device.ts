@@ -27,39 +27,68 @@ export interface ResolvedDevice {
 
 const DEVICE_RE = /^(auto|cpu|cuda)(?::(\d+))?$/;
 
-/**
- * Resolves a device request. `auto` = CUDA when available, else the CPU; `cuda` / `cuda:N` require CUDA
- * and select device N (only possible before the first CUDA operation). Throws UsageError for a malformed
- * request and DbtError when CUDA was asked for but is unavailable.
- */
-export function resolveDevice(request: string): ResolvedDevice {
+/** A device request, parsed: `kind` and, for `cuda:N`, the index. Throws UsageError when malformed. */
+export function parseDeviceRequest(request: string): { kind: 'auto' | 'cpu' | 'cuda'; index?: number } {
   const m = DEVICE_RE.exec(request.trim().toLowerCase());
   if (!m || (m[1] !== 'cuda' && m[2] !== undefined))
     throw new UsageError(`unknown device "${request}"`, { details: ['use auto, cpu, cuda or cuda:N (e.g. cuda:1)'] });
-  const kind = m[1]!;
-  if (kind === 'cpu') return { device: 'cpu', index: 0, description: 'cpu' };
-  const status = cudaStatus();
-  if (!status.available) {
-    if (kind === 'auto') return { device: 'cpu', index: 0, description: 'cpu' };
-    throw new DbtError(`device ${request} requested but CUDA is unavailable: ${status.reason}`, {
+  return { kind: m[1] as 'auto' | 'cpu' | 'cuda', index: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+/** What a request would run on, given a CUDA status: a device, or why it cannot run here. */
+export type DevicePlan =
+  | ({ ok: true; /** "cpu" or "cuda:N" */ name: string } & ResolvedDevice)
+  | { ok: false; /** CUDA is unavailable here, or it has no device of that index. */ why: 'unavailable' | 'no-such-device'; /** CUDA's reason, or which devices exist. */ reason: string; message: string; details: string[] };
+
+const CPU_PLAN: DevicePlan = { ok: true, name: 'cpu', device: 'cpu', index: 0, description: 'cpu' };
+
+/**
+ * Resolves a request against a CUDA status without touching the device (resolveDevice applies it). `auto` =
+ * the selected CUDA device when available, else the CPU; `cuda` = the selected device; `cuda:N` = device N.
+ * `status` may be a function, called only when the request is not `cpu`. Throws UsageError for a malformed
+ * request.
+ */
+export function planDevice(request: string, getStatus: CudaStatus | (() => CudaStatus)): DevicePlan {
+  const { kind, index: asked } = parseDeviceRequest(request);
+  if (kind === 'cpu') return { ...CPU_PLAN };
+  const status = typeof getStatus === 'function' ? getStatus() : getStatus;
+  if (kind === 'auto' && !status.available) return { ...CPU_PLAN };
+  if (!status.available)
+    return {
+      ok: false,
+      why: 'unavailable',
+      reason: status.reason,
+      message: `device ${request} requested but CUDA is unavailable: ${status.reason}`,
       details: status.built
         ? ['use --device cpu (slow), or run on a machine with an NVIDIA GPU and driver']
         : ['this build has no CUDA backend: reinstall with the CUDA toolkit (nvcc) on PATH, or use --device cpu'],
-    });
-  }
-  const index = m[2] === undefined ? status.device : Number(m[2]);
+    };
+  const index = asked ?? status.device;
   const info = status.devices.find((d) => d.index === index);
-  if (!info)
-    throw new DbtError(`device cuda:${index} does not exist`, {
-      details: [`this machine has ${status.devices.length} CUDA device(s): ${status.devices.map((d) => `cuda:${d.index} ${d.name}`).join(', ')}`],
-    });
-  if (index !== status.device) call(() => native().cudaSelectDevice(index));
+  if (!info) {
+    const have = `this machine has ${status.devices.length} CUDA device(s): ${status.devices.map((d) => `cuda:${d.index} ${d.name}`).join(', ')}`;
+    return { ok: false, why: 'no-such-device', reason: have, message: `device cuda:${index} does not exist`, details: [have] };
+  }
   const gib = (info.totalMemory / 2 ** 30).toFixed(1);
   return {
+    ok: true,
+    name: `cuda:${index}`,
     device: 'cuda',
     index,
     description: `cuda:${index} (${info.name}, sm_${info.computeCapability.replace('.', '')}, ${gib} GiB)`,
   };
+}
+
+/**
+ * Resolves a device request (see planDevice) and selects the CUDA device (only possible before the first
+ * CUDA operation). Throws UsageError for a malformed request and DbtError when CUDA was asked for but is
+ * unavailable or the device does not exist.
+ */
+export function resolveDevice(request: string): ResolvedDevice {
+  const plan = planDevice(request, cudaStatus);
+  if (!plan.ok) throw new DbtError(plan.message, { details: plan.details });
+  if (plan.device === 'cuda' && plan.index !== cudaStatus().device) call(() => native().cudaSelectDevice(plan.index));
+  return { device: plan.device, index: plan.index, description: plan.description };
 }
 
 /**

@@ -4,7 +4,7 @@ import { call, native, type AllocStats, type CoreInfo, type DeviceName } from '.
 export { CoreError, type AllocStats, type CoreInfo, type DeviceName, type DType } from './native.js';
 export { Tensor, empty, full, zeros, tensor, scope, keep, type CreateOptions } from './tensor.js';
 export * as ops from './ops.js';
-export { cudaAvailable, cudaHalfDtype, cudaStatus, resolveDevice, type CudaDeviceInfo, type CudaStatus, type ResolvedDevice } from './device.js';
+export { cudaAvailable, cudaHalfDtype, cudaStatus, parseDeviceRequest, planDevice, resolveDevice, type CudaDeviceInfo, type CudaStatus, type DevicePlan, type ResolvedDevice } from './device.js';
 
 /** Memory statistics of a device's allocator (bytes held by tensors, peak, live allocations). */
 export function allocStats(device: DeviceName = 'cpu'): AllocStats {

@@ -35,6 +35,7 @@ describe('dbt config: argv → options', () => {
     [['config', 'show', 'run.yaml', '--set', 'lr=2e-6'], 'show', { json: false, file: 'run.yaml', sets: ['lr=2e-6'] }],
     [['config', 'show', '--set', 'lr=1e-6', 'x.yaml', '--set=steps=10', '--json'], 'show', { json: true, file: 'x.yaml', sets: ['lr=1e-6', 'steps=10'] }],
     [['--log-level', 'debug', 'config', 'show', 'a.yaml'], 'show', { json: false, file: 'a.yaml', sets: [] }],
+    [['config', 'show', 'a.yaml', '--device', 'cuda:1', '--set', 'lr=1'], 'show', { json: false, file: 'a.yaml', sets: ['lr=1'], device: 'cuda:1' }],
   ])('%j', async (argv, action, opts) => {
     expect(await parsed(argv)).toEqual({ action, opts });
   });
@@ -44,6 +45,7 @@ describe('dbt config: argv → options', () => {
     [['config', 'show', 'a.yaml', '--set'], /argument missing/],
     [['config', 'shwo'], /unknown command 'shwo'/],
     [['config', 'show', 'a.yaml', '--sett', 'lr=1'], /unknown option '--sett'/],
+    [['config', 'show', 'a.yaml', '--device'], /argument missing/],
     [['--log-level', 'loud', 'config', 'schema'], /Allowed choices are trace, debug/],
   ])('%j is a usage error', async (argv, message) => {
     const errors: string[] = [];
@@ -140,6 +142,79 @@ describe('dbt config (the built CLI)', () => {
     const r = runCli(['config']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Usage: dbt config');
+  });
+});
+
+describe('dbt config show --device (the built CLI)', () => {
+  /** CUDA is unavailable on every machine with this (no backend, no driver, or no GPU index 99). */
+  const NO_CUDA_ENV = { DBT_CUDA_DEVICE: '99' };
+  const here = () => JSON.parse(runCli(['--json', 'devices']).stdout) as { cuda: { available: boolean; reason: string | null }; auto: { device: string; description: string } };
+  const show = (args: string[], env?: NodeJS.ProcessEnv, spec = MINIMAL) => runCli(['config', 'show', 'run.yaml', ...args], { cwd: writeFiles({ 'run.yaml': spec }), env });
+
+  it('--device cpu: the spec says cpu, no comment, no warning', () => {
+    const r = show(['--device', 'cpu']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('\ndevice: cpu\n');
+    expect((parse(r.stdout) as { device: string }).device).toBe('cpu');
+  });
+
+  it('--device auto (and the default): a comment says what auto is on this machine; --json says it too', () => {
+    const auto = here().auto;
+    for (const args of [['--device', 'auto'], [], ['--set', 'device=cpu', '--device', 'auto']]) {
+      const r = show(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toContain(`\ndevice: auto # → ${auto.description} on this machine\n`);
+      expect((parse(r.stdout) as { device: string }).device).toBe('auto');
+    }
+    const j = show(['--device', 'auto', '--json']);
+    expect(j.code).toBe(0);
+    const out = JSON.parse(j.stdout) as { device: unknown; spec: { device: string }; warnings: string[] };
+    expect(out.device).toEqual({ requested: 'auto', resolved: auto.device, description: auto.description, problem: null });
+    expect(out.spec.device).toBe('auto');
+    expect(out.warnings).toEqual([]);
+  });
+
+  it('--device cuda:0: on this machine either the GPU (comment) or the unavailable-CUDA warning; exit 0 either way', () => {
+    const h = here();
+    const r = show(['--device', 'cuda:0']);
+    expect(r.code).toBe(0);
+    expect((parse(r.stdout) as { device: string }).device).toBe('cuda:0');
+    if (h.cuda.available && h.auto.device === 'cuda:0') {
+      expect(r.stdout).toContain(`\ndevice: cuda:0 # → ${h.auto.description} on this machine\n`);
+      expect(r.stderr).toBe('');
+    } else if (!h.cuda.available) {
+      expect(r.stdout).toContain('\ndevice: cuda:0 # unavailable on this machine (see the warning)\n');
+      expect(r.stderr).toContain(`warning: --device cuda:0: device: cuda:0 needs CUDA, which is unavailable on this machine: ${h.cuda.reason}`);
+    } else expect(r.stdout).toMatch(/\ndevice: cuda:0 # → cuda:0 \(.+\) on this machine\n/);
+  });
+
+  it('CUDA asked for where it is unavailable: a clear warning naming the reason, exit 0 (human and --json)', () => {
+    const reason = (JSON.parse(runCli(['--json', 'devices'], { env: NO_CUDA_ENV }).stdout) as { cuda: { reason: string } }).cuda.reason;
+    const r = show(['--device', 'cuda'], NO_CUDA_ENV);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      `warning: --device cuda: device: cuda needs CUDA, which is unavailable on this machine: ${reason}; training will refuse it here (use device: auto, which picks the CPU here, or device: cpu)\n`,
+    );
+    const inFile = show([], NO_CUDA_ENV, `${MINIMAL}device: cuda:1\n`);
+    expect(inFile.code).toBe(0);
+    expect(inFile.stderr).toMatch(/^warning: run\.yaml:7:9: device: cuda:1 needs CUDA, which is unavailable on this machine: /);
+    const j = show(['--json', '--set', 'device=cuda:0'], NO_CUDA_ENV);
+    expect(j.code).toBe(0);
+    const out = JSON.parse(j.stdout) as { device: unknown; warnings: string[] };
+    expect(out.device).toEqual({ requested: 'cuda:0', resolved: null, description: null, problem: `device cuda:0 requested but CUDA is unavailable: ${reason}` });
+    expect(out.warnings).toEqual([expect.stringMatching(/^--set device=cuda:0: device: cuda:0 needs CUDA, which is unavailable on this machine: .+ \(use device: auto/)]);
+  });
+
+  it('--device bogus: the schema error with the key path, exit 2 (human and --json)', () => {
+    const r = show(['--device', 'bogus']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('error: run.yaml: 1 problem in the run spec\n  --device bogus: device: expected auto, cpu, cuda or cuda:N; got "bogus"\n');
+    const j = show(['--device', 'gpu:0', '--json']);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, error: 'ConfigError', issues: [{ file: '--device gpu:0', path: 'device' }] });
   });
 });
 

@@ -38,7 +38,13 @@ describe('--set values', () => {
   ])('%s', (raw, path, value) => {
     const { sets, issues } = parseSets([raw]);
     expect(issues).toEqual([]);
-    expect(sets).toEqual([{ raw, path, value }]);
+    expect(sets).toEqual([{ raw, where: `--set ${raw}`, path, value }]);
+  });
+
+  it('a set from another option is named by it in messages', () => {
+    const { sets, issues } = parseSets([{ arg: 'device=cuda:1', where: '--device cuda:1' }, { arg: 'nope=1', where: '--nope 1' }]);
+    expect(sets).toEqual([{ raw: 'device=cuda:1', where: '--device cuda:1', path: ['device'], value: 'cuda:1' }]);
+    expect(issues).toEqual([expect.objectContaining({ file: '--nope 1', path: 'nope' })]);
   });
 
   it('applySet creates mappings and appends list items, refuses gaps', () => {
