@@ -154,6 +154,7 @@ struct Block {
   std::vector<Warp> warps;  // sized once per launch; counters reset per block
   int live = 0, at_block = 0, or_result = 0;
   std::deque<int> queue;
+  std::vector<void*> poisoned;  // static shared arrays already filled in this block
   bool failed = false;
   std::string why;
   void (*body)(void*) = nullptr;
@@ -316,6 +317,7 @@ void run_block(Block& b, const LaunchConfig& cfg, dim3 bidx) {
     wp.bytes = 0;
   }
   b.queue.clear();
+  b.poisoned.clear();
   b.live = nthreads;
   b.at_block = 0;
   while (int(g_stacks.size()) < nthreads) g_stacks.push_back(new_stack());
@@ -402,6 +404,12 @@ void trap(const char* what) {
   std::abort();  // a failed block's fibers are never resumed
 }
 void* dynamic_smem() { return g_dynamic.data(); }
+void poison_shared(void* p, size_t bytes) {
+  std::vector<void*>& done = g_block->poisoned;
+  if (std::find(done.begin(), done.end(), p) != done.end()) return;
+  std::memset(p, 0xff, bytes);
+  done.push_back(p);
+}
 int lane_id() { return g_fiber->lane; }
 
 void launch(const LaunchConfig& cfg, void (*body)(void*), void* ctx) {

@@ -62,6 +62,15 @@ export function rewrite(text) {
     /extern\s+__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?([\w:][\w:\s]*?)\s+(\w+)\s*\[\s*\]\s*;/g,
     (_, type, name) => `${type}* ${name} = reinterpret_cast<${type}*>(::cuemu::dynamic_smem());`,
   );
+  // Static shared arrays start as garbage on a GPU: each block's first thread to reach the declaration
+  // fills them with 0xff (cuemu::poison_shared), so a read before any write shows as NaN.
+  text = text.replace(
+    /__shared__\s+((?:__align__\(\s*\d+\s*\)\s+)?)([A-Za-z_][\w:<>]*(?:\s+[A-Za-z_][\w:<>]*)*?)\s+([A-Za-z_]\w*\s*(?:\[[^\]]*\])+(?:\s*,\s*[A-Za-z_]\w*\s*(?:\[[^\]]*\])+)*)\s*;/g,
+    (_, align, type, decls) => {
+      const names = decls.split(',').map((d) => /^\s*([A-Za-z_]\w*)/.exec(d)[1]);
+      return `__shared__ ${align}${type} ${decls}; ${names.map((n) => `::cuemu::poison_shared(${n});`).join(' ')}`;
+    },
+  );
   let res = '';
   let pos = 0;
   for (;;) {

@@ -40,6 +40,15 @@ __global__ void block_kernel(const int* flags, int* any, float* rev) {
   any[blockIdx.x * blockDim.x + t] = __syncthreads_or(flags[blockIdx.x * blockDim.x + t]);
 }
 
+// Reads its static shared array before anything writes it, in every block: garbage (NaN) on each block,
+// never the previous block's values.
+__global__ void unwritten_shared_kernel(float* out) {
+  __shared__ float stale[32];
+  out[blockIdx.x * 32 + threadIdx.x] = stale[threadIdx.x];
+  __syncthreads();
+  stale[threadIdx.x] = 1.0f;
+}
+
 __global__ void dynamic_kernel(float* out) {
   extern __shared__ __align__(16) float buf[];
   buf[threadIdx.x] = float(threadIdx.x) * 2.0f;
@@ -143,6 +152,12 @@ int main() {
   for (int i = 0; i < 512; i++)
     ok = ok && any[i] == (i >= 256) && rev[i] == float(255 - i % 256 + 1000 * (i / 256));
   expect(ok, "__syncthreads publishes shared writes; __syncthreads_or reduces per block");
+
+  float* uw = dev_alloc<float>(64);
+  unwritten_shared_kernel<<<2, 32>>>(uw);
+  ok = cudaGetLastError() == cudaSuccess;
+  for (int i = 0; i < 64; i++) ok = ok && std::isnan(uw[i]);
+  expect(ok, "static shared memory starts as NaN in every block");
 
   float* dout = dev_alloc<float>(96);
   dynamic_kernel<<<1, 96, 96 * sizeof(float)>>>(dout);

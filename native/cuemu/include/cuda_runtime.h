@@ -169,6 +169,10 @@ constexpr size_t kExchangeBytes = 64;
 const unsigned char* warp_exchange(unsigned mask, int kind, const void* mine, size_t bytes);
 [[noreturn]] void trap(const char* what);
 void* dynamic_smem();
+// Called (by cuemu/nvcc.mjs's rewrite) after every static __shared__ declaration: the block's first thread
+// to get there fills the array with 0xff bytes.
+void poison_shared(void* p, size_t bytes);
+template <class A> inline void poison_shared(A& a) { poison_shared(static_cast<void*>(&a), sizeof(A)); }
 int lane_id();
 
 struct LaunchConfig {
