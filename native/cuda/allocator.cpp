@@ -1,5 +1,8 @@
 #include "allocator.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -11,11 +14,22 @@ namespace dbt::cuda {
 
 namespace {
 
+// DBT_CUDA_NO_CACHE=1: every tensor gets its own cudaMalloc of exactly its size, freed when the tensor is
+// (like PyTorch's PYTORCH_NO_CUDA_MEMORY_CACHING): slow, but out-of-bounds accesses are no longer hidden
+// inside a cached block's rounding, for compute-sanitizer on a GPU and AddressSanitizer on the emulator.
+bool no_cache() {
+  static const bool on = [] {
+    const char* s = std::getenv("DBT_CUDA_NO_CACHE");
+    return s && *s && std::strcmp(s, "0") != 0;
+  }();
+  return on;
+}
+
 class CachingAllocator final : public Allocator {
  public:
   void* allocate(size_t bytes) override {
     cuda::stream();  // context and current device
-    size_t cls = allocation_class(bytes);
+    size_t cls = no_cache() ? std::max<size_t>(bytes, 1) : allocation_class(bytes);
     std::lock_guard<std::mutex> lk(mu_);
     auto it = free_.find(cls);
     void* p = nullptr;
@@ -33,8 +47,15 @@ class CachingAllocator final : public Allocator {
 
   void deallocate(void* p, size_t bytes) noexcept override {
     if (!p) return;
-    size_t cls = allocation_class(bytes);
     std::lock_guard<std::mutex> lk(mu_);
+    if (no_cache()) {
+      cudaFree(p);  // synchronises with the stream's queued work
+      cudaGetLastError();
+      reserved_ -= std::max<size_t>(bytes, 1);
+      counter_.on_free(bytes);
+      return;
+    }
+    size_t cls = allocation_class(bytes);
     free_[cls].push_back(p);
     cached_ += cls;
     counter_.on_free(bytes);

@@ -18,6 +18,11 @@
 #if !defined(__x86_64__)
 #include <ucontext.h>
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define CUEMU_ASAN 1  // fiber switches are announced to AddressSanitizer (make emu-asan)
+#endif
 
 namespace cuemu {
 
@@ -170,17 +175,32 @@ Block* g_block = nullptr;  // the block being run (launches hold g_mu)
 Fiber* g_fiber = nullptr;  // the running fiber
 std::vector<unsigned char> g_dynamic;
 
+#if defined(CUEMU_ASAN)
+const void* g_sched_bottom = nullptr;  // the scheduler's stack, as AddressSanitizer reports it
+size_t g_sched_size = 0;
+#endif
+
 void to_scheduler() {
   Fiber* f = g_fiber;
+#if defined(CUEMU_ASAN)
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(f->state == Fiber::done ? nullptr : &fake, g_sched_bottom, g_sched_size);
+#endif
 #if defined(__x86_64__)
   cuemu_swap(&f->sp, g_block->sched_sp);
 #else
   swapcontext(&f->uc, &g_block->sched);
 #endif
+#if defined(CUEMU_ASAN)
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
 }
 
 void fiber_main(void* arg) {
   Fiber* f = static_cast<Fiber*>(arg);
+#if defined(CUEMU_ASAN)
+  __sanitizer_finish_switch_fiber(nullptr, &g_sched_bottom, &g_sched_size);
+#endif
   g_block->body(g_block->ctx);
   f->state = Fiber::done;
   to_scheduler();
@@ -203,6 +223,9 @@ char* new_stack() {
 std::vector<char*> g_stacks;  // reused by every launch
 
 void start_fiber(Block& b, Fiber& f) {
+#if defined(CUEMU_ASAN)
+  __asan_unpoison_memory_region(f.stack, kStackBytes);  // frames of fibers abandoned by a failed launch
+#endif
 #if defined(__x86_64__)
   // Layout restored by cuemu_swap, from low to high: r15, r14, r13, r12, rbx, rbp, return address.
   uint64_t* top = reinterpret_cast<uint64_t*>(f.stack + kStackBytes);
@@ -229,10 +252,17 @@ void start_fiber(Block& b, Fiber& f) {
 void resume(Block& b, Fiber& f) {
   g_fiber = &f;
   t_thread = &f.ts;
+#if defined(CUEMU_ASAN)
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, f.stack, kStackBytes);
+#endif
 #if defined(__x86_64__)
   cuemu_swap(&b.sched_sp, f.sp);
 #else
   swapcontext(&b.sched, &f.uc);
+#endif
+#if defined(CUEMU_ASAN)
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
   t_thread = nullptr;
   g_fiber = nullptr;

@@ -45,4 +45,22 @@ test-cuda-emu: emu emu75
 	CUEMU_CC=86 CUEMU_SCHEDULE=reverse $(EMU_OUT)/dbt-test-cuda -unet -vae -fused -clip
 	CUEMU_CC=75 out/emu75/dbt-test-cuda -unet -vae -fused -clip
 
-.PHONY: emu emu75 emu-bench test-cuda-emu
+# AddressSanitizer + UBSan over the emulated kernels (not part of npm test: ~3x slower): every tensor its
+# own exact-size allocation (DBT_CUDA_NO_CACHE), so an access past a tensor's end is reported with the
+# kernel's source line. The allocator-caching test is excluded (it tests the cache).
+EMU_ASAN_OUT := out/emu-asan
+EMU_ASAN_FLAGS := -g -fsanitize=address -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+$(EMU_ASAN_OUT)/rt/cuemu.o: cuemu/cuemu.cpp $(wildcard cuemu/include/*.h)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O1 -fPIC -pthread -Wall -Wextra $(EMU_ASAN_FLAGS) -Icuemu/include -c $< -o $@
+$(EMU_ASAN_OUT)/libcuemu.a: $(EMU_ASAN_OUT)/rt/cuemu.o
+	rm -f $@
+	$(AR) rcs $@ $^
+emu-asan: $(EMU_ASAN_OUT)/libcuemu.a
+	+$(MAKE) --no-print-directory OUT=$(EMU_ASAN_OUT) SANITIZE=1 NVCC="node $(CURDIR)/cuemu/nvcc.mjs" \
+	  CUDA_HOME=$(CURDIR)/cuemu CUDART_STATIC=$(EMU_ASAN_OUT)/libcuemu.a DBT_CUDA=1 DBT_CUDA_ARCH=80 DBT_CUDA_WERROR=0 \
+	  NVCCFLAGS="-O1 $(foreach f,$(EMU_ASAN_FLAGS),-Xcompiler $(f))" $(EMU_ASAN_OUT)/dbt-test-cuda
+test-cuda-emu-asan: emu-asan
+	DBT_CUDA_NO_CACHE=1 ASAN_OPTIONS=detect_leaks=0 $(EMU_ASAN_OUT)/dbt-test-cuda -allocator_reuses $(TEST_ARGS)
+
+.PHONY: emu emu75 emu-bench emu-asan test-cuda-emu test-cuda-emu-asan
