@@ -106,7 +106,7 @@ else
     fi
     note "rerun $t: exit $rc: $(grep -m1 -A1 '^FAIL' "$LOGDIR/rerun-$t.log" | tail -n1 | cut -c1-400)"
     if grep -q "CUDA error" "$LOGDIR/rerun-$t.log" && [[ -x $sanitizer ]] && (($(left) > 100)); then
-      run_for 90 "$sanitizer" --tool memcheck --print-limit 4 native/out/dbt-test-cuda "$t" >"$LOGDIR/memcheck-$t.log" 2>&1
+      DBT_CUDA_NO_CACHE=1 run_for 90 "$sanitizer" --tool memcheck --print-limit 4 native/out/dbt-test-cuda "$t" >"$LOGDIR/memcheck-$t.log" 2>&1
       note "memcheck $t (exit $rc): $(grep -m6 -E 'Invalid|Misaligned|Out of bounds|at .*\.cu:[0-9]+|ERROR SUMMARY' \
         "$LOGDIR/memcheck-$t.log" | tr -s ' \n' ' ' | cut -c1-600)"
     fi
