@@ -7,6 +7,9 @@
 #                           pick smaller blocks) with threads scheduled in reverse order (barrier bugs whose
 #                           reader runs before its writer in one order show in the other), then the op-level
 #                           tests as sm_75 (Turing: no bf16 tensor cores) from their own build, out/emu75
+#   make emu-addon       -> out/emu/dbt_native.node: the N-API addon (src/api) linked against the emulated
+#                           CUDA backend; load it with DBT_NATIVE_ADDON=native/out/emu/dbt_native.node
+#                           (test/nets/cuda-emu.test.ts runs the TypeScript GPU path on it)
 EMU_OUT := out/emu
 EMU_RT := $(EMU_OUT)/libcuemu.a
 
@@ -63,4 +66,21 @@ emu-asan: $(EMU_ASAN_OUT)/libcuemu.a
 test-cuda-emu-asan: emu-asan
 	DBT_CUDA_NO_CACHE=1 ASAN_OPTIONS=detect_leaks=0 $(EMU_ASAN_OUT)/dbt-test-cuda -allocator_reuses $(TEST_ARGS)
 
-.PHONY: emu emu75 emu-bench emu-asan test-cuda-emu test-cuda-emu-asan
+# The addon as binding.gyp builds it (same sources, defines and flags), linked with this build's backend
+# libraries; made inside emu_make so $(LIB) and $(BACKEND_LIBS) are out/emu's.
+ADDON_OBJS := $(patsubst %.cpp,$(OUT)/obj/%.o,$(sort $(wildcard src/api/*.cpp)))
+$(OUT)/addon-flags.txt: FORCE
+	@mkdir -p $(dir $@)
+	@node cuemu/addon-flags.mjs > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+$(ADDON_OBJS): $(OUT)/addon-flags.txt
+$(ADDON_OBJS): CPPFLAGS += $$(cat $(OUT)/addon-flags.txt) -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
+$(ADDON_OBJS): CXXFLAGS += -fexceptions
+$(OUT)/dbt_native.node: $(ADDON_OBJS) $(LIB)
+	$(CXX) -shared $(CXXFLAGS) $(ADDON_OBJS) $(LIB) $(BACKEND_LIBS) $(LDFLAGS) -o $@
+-include $(ADDON_OBJS:.o=.d)
+
+emu-addon: emu
+	$(call emu_make,$(EMU_OUT),80,dbt_native.node)
+
+.PHONY: emu emu75 emu-bench emu-asan test-cuda-emu test-cuda-emu-asan emu-addon

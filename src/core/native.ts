@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DbtError } from '../errors.js';
 
@@ -175,9 +175,12 @@ export class CoreError extends DbtError {
 
 let loaded: NativeModule | undefined;
 
-/** Path of the compiled addon (DBT_NATIVE_ADDON overrides it, e.g. for a debug build). */
+/**
+ * Path of the compiled addon (DBT_NATIVE_ADDON overrides it, e.g. for a debug build; a relative path is
+ * taken from the working directory: require() would look it up as a package name).
+ */
 export function addonPath(): string {
-  if (process.env.DBT_NATIVE_ADDON) return process.env.DBT_NATIVE_ADDON;
+  if (process.env.DBT_NATIVE_ADDON) return resolve(process.env.DBT_NATIVE_ADDON);
   const here = dirname(fileURLToPath(import.meta.url)); // src/core or dist/core
   return join(here, '..', '..', 'build', 'Release', 'dbt_native.node');
 }

@@ -51,6 +51,11 @@ void AdamW::step(Param& p) {
   if (eight_bit_) {
     ops::adamw8bit_update(p.value, p.grad, s.m_q, s.m_absmax, s.v_q, s.v_absmax, block_, hp);
   } else {
+    // Otherwise the op refuses the mixed dtypes without saying what to change.
+    if (s.m.dtype() != p.value.dtype() && !hp.stochastic_rounding)
+      throw Error("AdamW: " + p.key + " is " + dtype_name(p.value.dtype()) + " with " + dtype_name(s.m.dtype()) +
+                  " moments, which only stochastic rounding (bf16 parameters) updates; turn it on, or keep the moments "
+                  "in the parameters' dtype (momentDtype)");
     ops::adamw_update(p.value, p.grad, s.m, s.v, hp);
   }
 }
