@@ -93,13 +93,7 @@ DBT_TEST(nn_fused_unet_step_equals_full_backward_then_step) {
 }
 
 DBT_TEST(nn_fused_clip_step_equals_full_backward_then_step) {
-  nn::ClipTextConfig c;
-  c.vocab_size = 30;
-  c.hidden_size = 8;
-  c.intermediate_size = 12;
-  c.max_positions = 9;
-  c.num_layers = 3;
-  c.num_heads = 2;
+  const nn::ClipTextConfig c = tiny_clip(30, 8, 12, 9, 3, 2);
   Tensor ids = Tensor::empty({2, 7}, DType::i32);
   for (int i = 0; i < 14; i++) ids.data<int32_t>()[i] = (i * 7 + 3) % 30;
   for (bool eight_bit : {false, true}) {

@@ -88,13 +88,7 @@ DBT_TEST(nn_resample_backward_matches_finite_differences) {
 }
 
 DBT_TEST(nn_clip_text_backward_matches_finite_differences) {
-  nn::ClipTextConfig c;
-  c.vocab_size = 11;
-  c.hidden_size = 4;
-  c.intermediate_size = 6;
-  c.max_positions = 6;
-  c.num_layers = 2;
-  c.num_heads = 2;
+  const nn::ClipTextConfig c = tiny_clip(11, 4, 6, 6, 2, 2);
   for (int skip : {1, 2}) {
     nn::ClipTextEncoder enc(c, F64);
     randomize_params(enc.params(), 30);
@@ -177,13 +171,7 @@ DBT_TEST(nn_param_keys_and_errors) {
                        "unknown key");
   Tensor x = Tensor::zeros({1, 4, 5, 4}), ctx = Tensor::zeros({1, 3, 32});
   expect_throws<Error>([&] { u.forward(x, timesteps({1}), ctx, false); }, "divisible by 2", "odd latent");
-  nn::ClipTextConfig c;
-  c.vocab_size = 10;
-  c.hidden_size = 4;
-  c.intermediate_size = 4;
-  c.num_layers = 2;
-  c.num_heads = 2;
-  nn::ClipTextEncoder enc(c);
+  nn::ClipTextEncoder enc(tiny_clip(10, 4, 4, 77, 2, 2));
   Tensor ids = Tensor::zeros({1, 3}, DType::i32);
   expect_throws<Error>([&] { enc.forward(ids, 3, false); }, "clip skip must be from 1 to 2", "clip skip");
   ids.data<int32_t>()[1] = 10;
@@ -191,13 +179,7 @@ DBT_TEST(nn_param_keys_and_errors) {
 }
 
 DBT_TEST(nn_clip_checkpointing_same_gradients) {
-  nn::ClipTextConfig c;
-  c.vocab_size = 30;
-  c.hidden_size = 8;
-  c.intermediate_size = 12;
-  c.max_positions = 9;
-  c.num_layers = 3;
-  c.num_heads = 2;
+  const nn::ClipTextConfig c = tiny_clip(30, 8, 12, 9, 3, 2);
   nn::ClipTextEncoder enc(c);
   randomize_params(enc.params(), 70);
   enc.params().enable_grads(true);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "nn/clip.h"
 #include "nn/param.h"
 #include "nn/unet.h"
 
@@ -20,6 +21,19 @@ inline nn::UNetConfig tiny_unet() {
   c.attention_resolutions = {1, 2};
   c.num_heads = 2;
   c.context_dim = 32;
+  return c;
+}
+
+// A small CLIP text encoder config for tests.
+inline nn::ClipTextConfig tiny_clip(int64_t vocab, int64_t hidden, int64_t intermediate, int64_t positions,
+                                    int layers, int heads) {
+  nn::ClipTextConfig c;
+  c.vocab_size = vocab;
+  c.hidden_size = hidden;
+  c.intermediate_size = intermediate;
+  c.max_positions = positions;
+  c.num_layers = layers;
+  c.num_heads = heads;
   return c;
 }
 

@@ -64,13 +64,7 @@ DBT_TEST(cuda_unet_tiny_forward_backward_matches_cpu) {
 }
 
 DBT_TEST(cuda_clip_text_forward_backward_matches_cpu) {
-  nn::ClipTextConfig cfg;
-  cfg.vocab_size = 100;
-  cfg.hidden_size = 64;
-  cfg.intermediate_size = 128;
-  cfg.max_positions = 77;
-  cfg.num_layers = 3;
-  cfg.num_heads = 2;
+  const nn::ClipTextConfig cfg = tiny_clip(100, 64, 128, 77, 3, 2);
   Tensor ids = Tensor::empty({2, 77}, DType::i32);
   for (int i = 0; i < 2 * 77; i++) ids.data<int32_t>()[i] = (i * 37 + 11) % 100;
   Tensor dy = rnd({2, 77, 64}, 5);
