@@ -278,7 +278,7 @@ export const runSpecSchema: JsonSchema = {
     preview: previewSchema,
     sample: sampleSchema,
     seed: seed('Seed of everything random in training: noise, timesteps, order, flips.', 1),
-    device: str('Where to train: `auto`, `cpu`, `cuda` or `cuda:N`.', 'auto', { pattern: '^(auto|cpu|cuda(:[0-9]+)?)$' }),
+    device: str('Where to train: `auto` (CUDA when usable, else the CPU), `cpu`, `cuda` or `cuda:N`; `dbt devices` shows what this machine has and what `auto` picks.', 'auto', { pattern: '^(auto|cpu|cuda(:[0-9]+)?)$' }),
     low_memory: bool('Trade speed for memory wherever possible (bf16 weights updated with stochastic rounding instead of f32 master weights, smaller chunks).', false),
     output: outputSchema,
   },

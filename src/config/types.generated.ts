@@ -188,7 +188,7 @@ export interface RunSpec {
    */
   seed: number;
   /**
-   * Where to train: `auto`, `cpu`, `cuda` or `cuda:N`.
+   * Where to train: `auto` (CUDA when usable, else the CPU), `cpu`, `cuda` or `cuda:N`; `dbt devices` shows what this machine has and what `auto` picks.
    * Default: `"auto"`.
    */
   device: string;
