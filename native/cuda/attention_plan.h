@@ -6,11 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define DBT_ATTN_HD __host__ __device__
-#else
-#define DBT_ATTN_HD
-#endif
+#include "core/host_device.h"
 
 namespace dbt::cuda::attn {
 
@@ -34,7 +30,7 @@ inline int padded_dim(int d) {
 // Shared-memory carving, identical on host (sizes) and device (pointers): regions 128-byte aligned.
 struct Carve {
   size_t off = 0;
-  DBT_ATTN_HD size_t take(size_t bytes) {
+  DBT_HD size_t take(size_t bytes) {
     size_t o = off;
     off += (bytes + 127) & ~size_t(127);
     return o;
@@ -45,7 +41,7 @@ struct Carve {
 // score tile, a P tile and 16 row factors.
 struct FwdSmem {
   size_t q, k, v, s, p, f, bytes;
-  DBT_ATTN_HD FwdSmem(int es, int dp, int warps) {
+  DBT_HD FwdSmem(int es, int dp, int warps) {
     Carve c;
     q = c.take(size_t(warps) * kRows * row_ld(es, dp) * es);
     k = c.take(size_t(kTile) * row_ld(es, dp) * es);
@@ -61,7 +57,7 @@ struct FwdSmem {
 // tile's lse/delta (dK/dV pass) or the block's (dQ pass), per warp two score tiles and two P/dS tiles.
 struct BwdSmem {
   size_t own_a, own_b, tile_a, tile_b, lse, delta, s, dp, p, ds, bytes;
-  DBT_ATTN_HD BwdSmem(int es, int dpad, int warps) {
+  DBT_HD BwdSmem(int es, int dpad, int warps) {
     Carve c;
     own_a = c.take(size_t(warps) * kRows * row_ld(es, dpad) * es);
     own_b = c.take(size_t(warps) * kRows * row_ld(es, dpad) * es);

@@ -7,13 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/host_device.h"
 #include "core/shape.h"
-
-#ifdef __CUDACC__
-#define DBT_HD __host__ __device__ __forceinline__
-#else
-#define DBT_HD inline
-#endif
 
 namespace dbt::cuda {
 

@@ -82,11 +82,15 @@ void geglu_case(int rows, int F, bool backward) {
 
 constexpr int64_t kParams = 100'000'000;
 
-void adamw_case() {
+// AdamW over kParams parameters with f32 moments: f32 parameters and gradients, or with `sr` bf16 ones
+// updated with stochastic rounding.
+void adamw_case(bool sr) {
   char spec[128];
-  std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw\",\"params\":%lld}", (long long)kParams);
-  Case c{"adamw f32 100M params", spec, 0.0, [] {
-           Tensor p = device_random({kParams}, DType::f32, 1), g = device_random({kParams}, DType::f32, 2, 1e-3f);
+  std::snprintf(spec, sizeof spec, "{\"kind\":\"%s\",\"params\":%lld}", sr ? "adamw_sr" : "adamw",
+                (long long)kParams);
+  Case c{sr ? "adamw bf16 stochastic rounding 100M params" : "adamw f32 100M params", spec, 0.0, [sr] {
+           const DType pt = sr ? kBf16 : DType::f32;
+           Tensor p = device_random({kParams}, pt, 1), g = device_random({kParams}, pt, 2, 1e-3f);
            Tensor m = Tensor::empty({kParams}, DType::f32, Device::cuda), v = Tensor::empty({kParams}, DType::f32, Device::cuda);
            ops::fill(m, 0.0);
            ops::fill(v, 0.0);
@@ -94,10 +98,13 @@ void adamw_case() {
            return std::function<void()>([=]() mutable {
              ops::AdamWParams hp;
              hp.step = ++*step;
+             hp.stochastic_rounding = sr;
+             if (sr) hp.sr_seed = 1234;
              ops::adamw_update(p, g, m, v, hp);
            });
          }};
-  c.bytes = 7.0 * 4 * double(kParams);  // read p, g, m, v; write p, m, v
+  // read p, g, m, v; write p, m, v (p and g in 2 bytes with sr)
+  c.bytes = (sr ? 2.0 + 2 + 4 + 4 + 2 + 4 + 4 : 7.0 * 4) * double(kParams);
   Registrar reg(c);
 }
 
@@ -155,28 +162,6 @@ void adamw8bit_case(int tensors, int block, bool sr = false) {
   Registrar reg(c);
 }
 
-// AdamW on bf16 parameters and gradients with stochastic rounding, f32 moments.
-void adamw_sr_case() {
-  char spec[128];
-  std::snprintf(spec, sizeof spec, "{\"kind\":\"adamw_sr\",\"params\":%lld}", (long long)kParams);
-  Case c{"adamw bf16 stochastic rounding 100M params", spec, 0.0, [] {
-           Tensor p = device_random({kParams}, kBf16, 1), g = device_random({kParams}, kBf16, 2, 1e-3f);
-           Tensor m = Tensor::empty({kParams}, DType::f32, Device::cuda), v = Tensor::empty({kParams}, DType::f32, Device::cuda);
-           ops::fill(m, 0.0);
-           ops::fill(v, 0.0);
-           auto step = std::make_shared<int64_t>(0);
-           return std::function<void()>([=]() mutable {
-             ops::AdamWParams hp;
-             hp.step = ++*step;
-             hp.stochastic_rounding = true;
-             hp.sr_seed = 1234;
-             ops::adamw_update(p, g, m, v, hp);
-           });
-         }};
-  c.bytes = (2.0 + 2 + 4 + 4 + 2 + 4 + 4) * double(kParams);  // read p, g (bf16), m, v; write p, m, v
-  Registrar reg(c);
-}
-
 struct Cases {
   Cases() {
     for (bool bwd : {false, true}) {
@@ -186,11 +171,11 @@ struct Cases {
       layer_norm_case(8192, 320, bwd);
       geglu_case(8192, 1280, bwd);
     }
-    adamw_case();
+    adamw_case(false);
     adamw8bit_case(1, 2048);
     adamw8bit_case(1, 256);
     adamw8bit_case(700, 2048);
-    adamw_sr_case();
+    adamw_case(true);
     adamw8bit_case(700, 2048, /*sr=*/true);
   }
 } g_cases;

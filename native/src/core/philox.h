@@ -5,11 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define DBT_HD __host__ __device__ __forceinline__
-#else
-#define DBT_HD inline
-#endif
+#include "core/host_device.h"
 
 namespace dbt {
 
